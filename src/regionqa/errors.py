@@ -1,0 +1,36 @@
+"""Exceptions the library raises; the CLI turns each into a one-line message and an exit code.
+
+Exit codes (documented in the README):
+    1  any other regionqa error
+    2  bad input: a bad argument, question or source file
+    3  the index is missing, corrupt or built with other models/settings
+    4  a model is missing or its files do not match the expected hash
+"""
+
+
+class RegionQAError(Exception):
+    """Base class: a problem the user can act on, with a message that says what to do."""
+
+    exit_code = 1
+
+
+class BadInputError(RegionQAError):
+    """A bad argument, question or source file."""
+
+    exit_code = 2
+
+
+class SourceError(BadInputError):
+    """A source file that cannot be read as text."""
+
+
+class IndexStateError(RegionQAError):
+    """The index is missing, corrupt, or does not match the current models or settings."""
+
+    exit_code = 3
+
+
+class ModelError(RegionQAError):
+    """A model is missing or does not match the expected files."""
+
+    exit_code = 4

