@@ -5,6 +5,7 @@ Pure functions: the token counter is passed in, so tests can use a fake one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -45,8 +46,6 @@ def split_long_sentence(text: str, sentence: Span, count: TokenCounter, max_toke
 
 
 def _words(text: str, start: int, end: int):
-    import re
-
     pattern = re.compile(r"\S+")
     return pattern.finditer(text, start, end)
 
@@ -76,6 +75,59 @@ def chunk_source(name: str, text: str, sentences: list[Span], count: TokenCounte
         chunks.append(Chunk(source=name, start=start, end=end, text=text[start:end]))
         if last + 1 >= len(units):
             break
-        # Step forward, keeping the overlap, but always by at least one unit.
-        first = max(first + 1, last + 1 - settings.overlap_sentences)
+        # Step forward, keeping the overlap, but always by at least one unit; skip the overlap when
+        # the next window could not add a unit to it (it would only repeat the end of this chunk).
+        following = max(first + 1, last + 1 - settings.overlap_sentences)
+        overlap_size = sum(size for _, size in units[following : last + 1])
+        if overlap_size + units[last + 1][1] > settings.max_tokens:
+            following = last + 1
+        first = following
     return chunks
+
+
+_LIST_ITEM = re.compile(r"^\s*(?:[-–•*]|\d+[.)])\s+")
+_HEADING = re.compile(r"^[^\n.!?:;]{3,100}$")
+CONTEXT_CHARS = 300
+
+
+def _lines_before(text: str, position: int, limit: int = 60):
+    """The lines that end before `position`, nearest first (at most `limit`)."""
+    end = text.rfind("\n", 0, position)
+    while end >= 0 and limit > 0:
+        start = text.rfind("\n", 0, end) + 1
+        yield text[start:end].strip()
+        end = start - 1
+        limit -= 1
+
+
+def chunk_context(text: str, chunk: Chunk | Span, heading: bool = True) -> str:
+    """Words that situate a chunk, added to what is embedded and searched (never to what is shown).
+
+    A chunk that starts inside a list gets the list's introduction ("... trade turnover ...
+    between the regions:"), and a chunk gets the nearest heading above it, so that
+    "- Azerbaijan – Tajikistan: around $7 million" can still be found by a question about trade.
+    """
+    first_line = chunk.text.lstrip().split("\n", 1)[0]
+    in_list = bool(_LIST_ITEM.match(first_line))
+    needs_heading = heading and not _HEADING.match(first_line)
+    intro = found_heading = ""
+    for line in _lines_before(text, chunk.start + 1):
+        if in_list:
+            if _LIST_ITEM.match(line) or not line:
+                continue
+            in_list = False
+            if line.endswith(":"):
+                intro = line[-CONTEXT_CHARS:]
+                continue
+        if needs_heading and line and _HEADING.match(line) and not _LIST_ITEM.match(line):
+            found_heading = line
+            break
+        if not in_list and not needs_heading:
+            break
+    return " ".join(part for part in (found_heading, intro) if part)
+
+
+def index_text(text: str, chunk: Chunk) -> str:
+    """What is embedded and searched for a chunk: its context, then its own text."""
+    context = chunk_context(text, chunk)
+    return f"{context}\n{chunk.text}" if context else chunk.text

@@ -112,6 +112,11 @@ _TOKEN = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?|\.\d+|[a-z]+")
 _GLUE = {"to", "and", "from", "between", "around", "about", "over", "almost", "nearly", "some", "up", "a"}
 
 
+def _tidy(value: float) -> float:
+    """Drop binary float noise: 8192.2 * 1e6 is 8192200000.000001, but the text meant 8192200000."""
+    return float(f"{value:.15g}")
+
+
 def _numbers_with_scale(text: str) -> list[float]:
     """All numbers of a text in reading order, each multiplied by the scale word that governs it.
 
@@ -141,7 +146,7 @@ def _numbers_with_scale(text: str) -> list[float]:
             pending.append(len(values) - 1)
         elif token in SCALES:
             for index in pending:
-                values[index] *= SCALES[token]
+                values[index] = _tidy(values[index] * SCALES[token])
             pending = []
         elif token in FRACTIONS and not values:
             values.append(FRACTIONS[token])
@@ -199,7 +204,7 @@ def parse_figure(text: str, label: str) -> Value | None:
         return None
     unit = _unit_of(text, label)
     if unit == "fraction":
-        values = [v / 100 for v in values]
+        values = [_tidy(v / 100) for v in values]
     low = values[0]
     high = values[-1] if len(values) > 1 and values[-1] != low else None
     return Value(round(low, 12), None if high is None else round(high, 12), unit)

@@ -51,8 +51,8 @@ def figure_patterns() -> list[dict]:
         {"label": "MULTIPLIER", "pattern": [number, {"LOWER": {"IN": ["times", "fold", "-fold"]}}]},
         {"label": "MULTIPLIER", "pattern": [{"LOWER": {"IN": r["multiplier_words"]}}]},
     ]
-    for country in r["countries"]:
-        patterns.append({"label": "GPE", "pattern": [{"ORTH": word} for word in country.split()]})
+    for place in r["countries"] + r["cities"]:
+        patterns.append({"label": "GPE", "pattern": [{"ORTH": word} for word in place.split()]})
     return patterns
 
 
@@ -192,7 +192,7 @@ def _trim(text: str, span: Span) -> Span | None:
 def _fix_entities(text: str, entities: list[Span], parts: list[tuple[int, Doc]]) -> list[Span]:
     r = rules()
     trimmed = [t for e in entities if (t := _trim(text, e)) is not None]
-    countries = set(r["countries"])
+    countries = set(r["countries"]) | set(r["cities"])
     # One name, one label within a document: "Azerbaijan" tagged PERSON once and GPE nine times is a GPE.
     votes: dict[str, Counter] = defaultdict(Counter)
     for entity in trimmed:

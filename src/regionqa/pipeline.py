@@ -11,12 +11,16 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import Settings
 from .errors import BadInputError, RegionQAError
 from .models import Fact, Result, Source
 from .sources import SUPPORTED_SUFFIXES, RECORD_SEPARATOR, content_hash, discover, file_part, load_corpus, read_file
 from . import store as store_mod
+
+if TYPE_CHECKING:
+    from .embedding import Encoder
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 MAX_QUESTION_CHARS = 2000
@@ -87,23 +91,43 @@ def build(settings: Settings, full: bool = False, progress: Progress | None = No
     previous index answering. Raises BadInputError when the corpus has no readable source.
     """
     started = time.perf_counter()
-    report = BuildReport()
     corpus = settings.corpus_dir
     if not corpus.is_dir():
         raise BadInputError(f"the corpus folder {corpus} does not exist; create it or pass --corpus-dir")
+    loaded = load_corpus(corpus)
+    if not loaded.sources:
+        detail = f" ({len(loaded.errors)} could not be read)" if loaded.errors else ""
+        raise BadInputError(f"no readable source in {corpus}{detail}; add .txt, .md, .html or .jsonl files")
+    report = build_sources(settings, loaded.sources, full=full, progress=progress)
+    report.errors = loaded.errors
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def build_sources(settings: Settings, sources: list[Source], full: bool = False, progress: Progress | None = None) -> BuildReport:
+    """Bring the index in `settings.index_dir` up to date with exactly these sources.
+
+    Sources are identified by name and content hash: only new or changed ones are analysed and
+    embedded, and indexed sources missing from the list are removed. Used by `build` (the corpus
+    folder) and by the BEIR evaluation (its own index). Raises BadInputError for an empty list.
+    """
+    started = time.perf_counter()
+    report = BuildReport()
+    if not sources:
+        raise BadInputError("no source to index")
     lock = _lock(settings.index_dir)
     try:
-        loaded = load_corpus(corpus)
-        report.errors = loaded.errors
-        sources = _deduplicate(loaded.sources, report)
-        if not sources:
-            detail = f" ({len(loaded.errors)} could not be read)" if loaded.errors else ""
-            raise BadInputError(f"no readable source in {corpus}{detail}; add .txt, .md, .html or .jsonl files")
+        sources = _deduplicate(sources, report)
         expected = expected_manifest(settings)
         previous = store_mod.current_generation(settings.index_dir)
         if previous is not None and not full:
             store_mod.check_compatible(store_mod.read_manifest(previous), expected)
         _update(settings, sources, previous, full, expected, report, progress)
+        # The ONNX query encoder (derived from the model, kept in index_dir/models): exported once,
+        # so that `ask` never imports torch. A failed export is a warning, not a failed build.
+        from .embedding import prepare_query_encoder
+
+        prepare_query_encoder(settings.index_dir)
     finally:
         lock.release()
     report.seconds = time.perf_counter() - started
@@ -148,7 +172,7 @@ def _update(settings: Settings, sources: list[Source], previous: Path | None, fu
 
 def _index_sources(db, sources: list[Source], settings: Settings, progress: Progress | None) -> int:
     """Analyse, chunk, embed and store sources, embedding in batches across sources."""
-    from .chunking import chunk_source
+    from .chunking import chunk_source, index_text
     from .embedding import count_word_pieces, encode
     from .nlp import analyse_sources
     from .search import number_tokens
@@ -158,13 +182,15 @@ def _index_sources(db, sources: list[Source], settings: Settings, progress: Prog
 
     def flush() -> None:
         nonlocal embedded
-        texts = [chunk.text for _, _, chunks in pending for chunk in chunks]
+        # Each chunk is embedded and searched with its context (heading, list introduction).
+        texts = [index_text(source.text, chunk) for source, _, chunks in pending for chunk in chunks]
         vectors = encode(texts, batch_size=settings.embed_batch_size)
         offset = 0
         for source, analysis, chunks in pending:
-            part = vectors[offset : offset + len(chunks)]
+            part = slice(offset, offset + len(chunks))
             offset += len(chunks)
-            store_mod.insert_source(db, source, analysis, chunks, part, [" ".join(number_tokens(c.text)) for c in chunks])
+            numbers = [" ".join(number_tokens(text)) for text in texts[part]]
+            store_mod.insert_source(db, source, analysis, chunks, vectors[part], texts[part], numbers)
         embedded += len(texts)
         pending.clear()
         if progress:
@@ -328,20 +354,31 @@ def check_top_k(top_k: int) -> int:
 class Engine:
     """An opened index plus the query encoder: answers many questions in one process."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, encoder: Encoder | None = None):
         self.settings = settings
         self.store = store_mod.open_store(settings.index_dir, expected_manifest(settings))
+        self._encoder = encoder
+
+    @property
+    def encoder(self) -> Encoder:
+        """The query encoder, picked once per engine (ONNX when the index has a valid export,
+        else sentence-transformers), and only when a question needs it: listings never load it."""
+        if self._encoder is None:
+            from .embedding import open_query_encoder
+
+            self._encoder = open_query_encoder(self.settings.index_dir)
+        return self._encoder
 
     def close(self) -> None:
         self.store.close()
 
     def ask(self, question: str, top_k: int = 5) -> Result:
         from .answer import answer_question
-        from .embedding import encode
         from .search import retrieve
 
         question = check_question(question)
         top_k = check_top_k(top_k)
+        encode = self.encoder
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         vector = encode([question])[0]
@@ -363,7 +400,7 @@ def open_engine(settings: Settings, build_if_missing: bool = False, notify: Call
     return Engine(settings)
 
 
-__all__ = ["build", "add", "remove", "status", "open_engine", "Engine", "BuildReport", "content_hash"]
+__all__ = ["build", "build_sources", "add", "remove", "status", "open_engine", "Engine", "BuildReport", "content_hash"]
 
 
 # ---------------------------------------------------------------- listings

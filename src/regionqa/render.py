@@ -203,3 +203,24 @@ def print_qa_report(report: QAReport, console: Console) -> None:
     if report.unanswerable_abstained is not None:
         console.print(f"  abstained on unanswerable {report.unanswerable_abstained:.3f}", end="")
     console.print(f"\nlatency per question: p50 {report.latency_ms['p50']:.1f} ms, max {report.latency_ms['max']:.1f} ms")
+
+
+def print_beir(result: dict, console: Console) -> None:
+    """The BEIR retrieval metrics of `regionqa eval --beir`: one row per retriever."""
+    from rich.table import Table
+
+    table = Table(title=f"{result['dataset']} ({result['split']}, {result['queries']:,} queries, {result['documents']:,} documents)", title_justify="left")
+    table.add_column("retriever")
+    for column in ("nDCG@10", "Recall@10", "Recall@100"):
+        table.add_column(column, justify="right")
+    for name, metrics in result["metrics"].items():
+        table.add_row(name, f"{metrics['ndcg@10']:.4f}", f"{metrics['recall@10']:.4f}", f"{metrics['recall@100']:.4f}")
+    console.print(table)
+    s, index = result["settings"], result["index"]
+    fusion = f"min-max, dense weight {s['dense_weight']}" if s["fusion"] == "minmax" else "reciprocal rank fusion"
+    console.print(
+        f"fusion: {fusion}; depth {s['depth']}; BM25 over {s['lexical']}s; chunks of at most {s['chunking']['max_tokens']} word pieces",
+        style="dim",
+    )
+    built = "reused" if index["reused"] else f"built in {index['build_seconds']:.1f} s ({index['documents_indexed']:,} documents, {index['chunks_embedded']:,} chunks embedded)"
+    console.print(f"index: {index['path']} ({index['chunks']:,} chunks), {built}", style="dim")

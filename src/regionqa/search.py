@@ -28,6 +28,7 @@ STOPWORDS = frozenset(
     also much many whose did does""".split()
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
+NEAR_DISTANCE = 3  # words allowed between two neighbouring question words
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,11 @@ def query_terms(question: str) -> list[str]:
 
 def match_expression(question: str) -> str:
     """An FTS5 MATCH expression: any content word in the text, or any canonical number."""
-    parts = [f'"{term}"' for term in query_terms(question)]
+    terms = query_terms(question)
+    parts = [f'"{term}"' for term in terms]
+    # Neighbouring question words that also stand close together in a chunk ("President of
+    # Azerbaijan") score again: BM25 alone ignores word order.
+    parts += [f'NEAR("{a}" "{b}", {NEAR_DISTANCE})' for a, b in zip(terms, terms[1:])]
     text = f"text : ({' OR '.join(parts)})" if parts else ""
     numbers = " OR ".join(f'"{token}"' for token in dict.fromkeys(number_tokens(question)))
     if numbers:

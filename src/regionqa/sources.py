@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,18 +55,41 @@ def decode(raw: bytes, label: str) -> str:
         return raw.decode("latin-1")
 
 
-def html_to_text(html: str) -> str:
-    """The readable text of an HTML page: scripts, styles and markup dropped, blocks on their own lines."""
-    from selectolax.parser import HTMLParser
+# Elements that start a new line of text; everything else (b, a, span, ...) flows inline.
+BLOCK_TAGS = frozenset(
+    """address article aside blockquote body br dd details div dl dt fieldset figcaption figure footer form h1 h2 h3 h4
+    h5 h6 header hr html li main nav ol p pre section summary table td th tr ul""".split()
+)
 
-    tree = HTMLParser(html)
+
+def html_to_text(html: str) -> str:
+    """The readable text of an HTML page: scripts, styles and markup dropped, blocks on their own lines.
+
+    Inline markup ("The <b>Alat</b> port") and line breaks inside a paragraph do not cut a sentence.
+    """
+    # The lexbor backend: selectolax 1.0 removed the old `selectolax.parser` (Modest) module.
+    from selectolax.lexbor import LexborHTMLParser
+
+    tree = LexborHTMLParser(html)
     for node in tree.css("script, style, noscript, template, head"):
         node.decompose()
     root = tree.body or tree.root
     if root is None:
         return ""
-    text = root.text(separator="\n", strip=True)
-    lines = [" ".join(line.split()) for line in text.splitlines()]
+    parts: list[str] = []
+    stack = [(root, False)]  # iterative: deeply nested pages cannot exhaust the recursion limit
+    while stack:
+        node, closing = stack.pop()
+        if closing:
+            parts.append("\n")
+        elif node.is_text_node:
+            parts.append(re.sub(r"\s+", " ", node.text_content or ""))  # a newline in a paragraph is a space
+        elif node.is_element_node:
+            if node.tag in BLOCK_TAGS:
+                parts.append("\n")
+                stack.append((node, True))
+            stack.extend((child, False) for child in reversed(list(node.iter(include_text=True))))
+    lines = [" ".join(line.split()) for line in "".join(parts).split("\n")]
     return "\n".join(line for line in lines if line)
 
 

@@ -199,8 +199,14 @@ def delete_sources(db: sqlite3.Connection, names: Sequence[str]) -> None:
         db.execute("DELETE FROM sources WHERE name = ?", (name,))
 
 
-def insert_source(db: sqlite3.Connection, source: Source, analysis: Analysis, chunks: list[Chunk], vectors: np.ndarray, numbers: list[str]) -> None:
-    """Store one analysed, chunked and embedded source; the caller commits."""
+def insert_source(
+    db: sqlite3.Connection, source: Source, analysis: Analysis, chunks: list[Chunk], vectors: np.ndarray, search_texts: list[str], numbers: list[str]
+) -> None:
+    """Store one analysed, chunked and embedded source; the caller commits.
+
+    `search_texts` is what BM25 indexes for each chunk (its text with context), `numbers` its
+    canonical number tokens.
+    """
     name = source.name
     db.execute("INSERT INTO sources VALUES (?, ?, ?, ?)", (name, source.content_hash, source.title, source.text))
     db.executemany('INSERT INTO sentences (source, start, "end") VALUES (?, ?, ?)', [(name, s.start, s.end) for s in analysis.sentences])
@@ -213,9 +219,9 @@ def insert_source(db: sqlite3.Connection, source: Source, analysis: Analysis, ch
         [(name, f.start, f.end, f.text, f.label, f.value, f.value_max, f.unit) for f in analysis.figures],
     )
     db.executemany('INSERT INTO phrases (source, start, "end", label) VALUES (?, ?, ?, ?)', [(name, p.start, p.end, p.label) for p in analysis.phrases])
-    for chunk, vector, number_text in zip(chunks, vectors, numbers, strict=True):
+    for chunk, vector, search_text, number_text in zip(chunks, vectors, search_texts, numbers, strict=True):
         cursor = db.execute('INSERT INTO chunks (source, start, "end", vector) VALUES (?, ?, ?, ?)', (name, chunk.start, chunk.end, vector.astype(np.float32).tobytes()))
-        db.execute("INSERT INTO chunks_fts (rowid, text, numbers) VALUES (?, ?, ?)", (cursor.lastrowid, chunk.text, number_text))
+        db.execute("INSERT INTO chunks_fts (rowid, text, numbers) VALUES (?, ?, ?)", (cursor.lastrowid, search_text, number_text))
 
 
 def write_vectors(db: sqlite3.Connection, path: Path, dimension: int) -> int:

@@ -1,0 +1,122 @@
+"""Shared fixtures: isolated data folders for every test, one real article index per session.
+
+Every test gets REGIONQA_INDEX_DIR / REGIONQA_CORPUS_DIR pointing into its own tmp_path, so no
+test can touch the repository's index/ or corpus/. The end-to-end tests share one index built
+with the real models (loaded once per session); tests that change an index work on a copy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hypothesis import settings as hypothesis_settings
+
+# Models ship as packages; nothing may be fetched from the network, whatever the caller's shell says.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+from regionqa.config import CORPUS_DIR_ENV, INDEX_DIR_ENV  # noqa: E402
+
+# Property tests share 2 cores with other work: no per-example deadline, or load makes them flaky.
+hypothesis_settings.register_profile("regionqa", deadline=None)
+hypothesis_settings.load_profile("regionqa")
+
+REPO = Path(__file__).resolve().parent.parent
+ARTICLE = REPO / "corpus" / "azerbaijan-central-asia.txt"
+ARTICLE_NAME = ARTICLE.name
+SCHEMA_PATH = REPO / "schemas" / "ask.schema.json"
+SAMPLE_QA = REPO.parent / "shared" / "eval" / "sample_qa.jsonl"
+
+
+@dataclass(frozen=True)
+class Dirs:
+    corpus_dir: Path
+    index_dir: Path
+
+    def source_text(self, name: str) -> str:
+        """A source's text as regionqa reads it (bytes decoded, no newline translation)."""
+        return (self.corpus_dir / name).read_bytes().decode("utf-8-sig")
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Dirs:
+    """Point the index and corpus at this test's tmp_path (neither exists yet)."""
+    dirs = Dirs(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
+    monkeypatch.setenv(INDEX_DIR_ENV, str(dirs.index_dir))
+    monkeypatch.setenv(CORPUS_DIR_ENV, str(dirs.corpus_dir))
+    return dirs
+
+
+@pytest.fixture(scope="session")
+def article_index(tmp_path_factory: pytest.TempPathFactory) -> Dirs:
+    """The article indexed once with the real spaCy and embedding models. Treat as read-only."""
+    from regionqa import pipeline
+    from regionqa.config import Settings
+
+    root = tmp_path_factory.mktemp("article")
+    dirs = Dirs(corpus_dir=root / "corpus", index_dir=root / "index")
+    dirs.corpus_dir.mkdir()
+    shutil.copyfile(ARTICLE, dirs.corpus_dir / ARTICLE_NAME)
+    report = pipeline.build(Settings(corpus_dir=dirs.corpus_dir, index_dir=dirs.index_dir))
+    assert report.added == [ARTICLE_NAME] and report.chunks_total > 0, report
+    return dirs
+
+
+@pytest.fixture
+def article_env(article_index: Dirs, monkeypatch: pytest.MonkeyPatch) -> Dirs:
+    """Use the shared article index through the environment variables (read-only commands only)."""
+    monkeypatch.setenv(INDEX_DIR_ENV, str(article_index.index_dir))
+    monkeypatch.setenv(CORPUS_DIR_ENV, str(article_index.corpus_dir))
+    return article_index
+
+
+@pytest.fixture
+def index_copy(article_index: Dirs, isolated_dirs: Dirs) -> Dirs:
+    """A private copy of the article index and corpus, at this test's isolated paths, free to change."""
+    shutil.copytree(article_index.corpus_dir, isolated_dirs.corpus_dir)
+    shutil.copytree(article_index.index_dir, isolated_dirs.index_dir, ignore=shutil.ignore_patterns(".lock"))
+    return isolated_dirs
+
+
+class CLI:
+    """Runs the real `regionqa` Typer app in-process and checks that nothing crashed."""
+
+    def __init__(self) -> None:
+        from typer.testing import CliRunner
+
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, input: str | None = None, exit_code: int | None = 0):
+        from regionqa.cli import app
+
+        result = self.runner.invoke(app, list(args), input=input)
+        # A bug surfaces as an exception caught by the runner; a deliberate exit is a SystemExit.
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise AssertionError(f"regionqa {' '.join(args)[:200]} raised {result.exception!r}\n{result.output}") from result.exception
+        assert "Traceback" not in result.output, result.output
+        if exit_code is not None:
+            assert result.exit_code == exit_code, f"exit {result.exit_code}, wanted {exit_code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+        return result
+
+    def json(self, *args: str, input: str | None = None):
+        result = self(*args, "--json", input=input)
+        return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="session")
+def cli() -> CLI:
+    return CLI()
+
+
+@pytest.fixture(scope="session")
+def ask_schema() -> dict:
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return schema
