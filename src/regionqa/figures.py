@@ -65,6 +65,7 @@ UNITS = {
     "kwh": "kWh",
 }
 FRACTIONS = {"half": 0.5, "quarter": 0.25, "third": 1 / 3, "dozen": 12.0}
+FRACTION_PLURALS = {"thirds": 1 / 3, "quarters": 1 / 4}  # "two-thirds" = 2 x 1/3
 MULTIPLIER_WORDS = {
     "twofold": 2, "threefold": 3, "fourfold": 4, "fivefold": 5, "sixfold": 6, "sevenfold": 7,
     "eightfold": 8, "ninefold": 9, "tenfold": 10, "double": 2, "doubled": 2, "triple": 3,
@@ -150,6 +151,9 @@ def _numbers_with_scale(text: str) -> list[float]:
             pending = []
         elif token in FRACTIONS and not values:
             values.append(FRACTIONS[token])
+        elif token in FRACTION_PLURALS and values:
+            values[-1] = _tidy(values[-1] * FRACTION_PLURALS[token])
+            pending = []
         elif token not in _GLUE and token not in CURRENCIES:
             pending = []
     flush_words()
@@ -203,7 +207,7 @@ def parse_figure(text: str, label: str) -> Value | None:
     if not values:
         return None
     unit = _unit_of(text, label)
-    if unit == "fraction":
+    if unit == "fraction" and _NUMBER.search(text) and not re.search(r"(?i)\b(half|third|thirds|quarter|quarters)\b", text):
         values = [_tidy(v / 100) for v in values]
     low = values[0]
     high = values[-1] if len(values) > 1 and values[-1] != low else None

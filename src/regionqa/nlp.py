@@ -50,6 +50,8 @@ def figure_patterns() -> list[dict]:
         {"label": "QUANTITY", "pattern": [number, scale, unit]},
         {"label": "MULTIPLIER", "pattern": [number, {"LOWER": {"IN": ["times", "fold", "-fold"]}}]},
         {"label": "MULTIPLIER", "pattern": [{"LOWER": {"IN": r["multiplier_words"]}}]},
+        # "half of this flow", "a third", "two-thirds": shares, like percentages
+        {"label": "PERCENT", "pattern": [{"LOWER": {"IN": ["a", "one", "two"]}, "OP": "?"}, {"LOWER": "-", "OP": "?"}, {"LOWER": {"IN": r["fraction_words"]}}]},
     ]
     for place in r["countries"] + r["cities"]:
         patterns.append({"label": "GPE", "pattern": [{"ORTH": word} for word in place.split()]})
@@ -244,7 +246,9 @@ def _phrase_matcher(nlp: Language):
     base = [{"TAG": {"IN": _NP_PRE}, "OP": "*"}, {"TAG": {"IN": _NP_HEAD}}]
     matcher = Matcher(nlp.vocab)
     matcher.add("NP", [base], greedy="LONGEST")
-    matcher.add("NP_OF", [base + [{"LOWER": "of"}, {"TAG": "DT", "OP": "?"}] + base], greedy="LONGEST")
+    of = [{"LOWER": "of"}, {"TAG": "DT", "OP": "?"}]
+    # "Kazakh coast of the Caspian Sea", "Consultative Meeting of Central Asian Heads of State"
+    matcher.add("NP_OF", [base + of + base, base + of + base + of + base], greedy="LONGEST")
     return matcher
 
 
