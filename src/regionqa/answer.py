@@ -652,6 +652,9 @@ def answer_question(store: Store, question: str, hits: Sequence[Hit], encode: En
     return answer, facts, ""
 
 
+MIN_FACT_COVERAGE = 0.3
+
+
 def relevant_facts(store: Store, candidates: list[Candidate], limit: int = 8) -> list[Fact]:
     """Entities and figures of the top sentences that fit the question's type or stand near its words."""
     best: dict[tuple[str, int, int], Candidate] = {}
@@ -660,7 +663,9 @@ def relevant_facts(store: Store, candidates: list[Candidate], limit: int = 8) ->
             continue
         if c.parts.get("fit", 0) < 0.5 and c.parts.get("proximity", 0) < 0.3:
             continue
-        key = (c.source, c.start, c.end)
+        if c.parts.get("coverage", 0) < MIN_FACT_COVERAGE:
+            continue  # a sentence that shares (almost) none of the question's words does not bear on it
+        key = (c.text, c.label)  # one row per fact, from its best-scoring mention
         if key not in best or best[key].score < c.score:
             best[key] = c
     facts = []

@@ -10,12 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .figures import canonical_numbers
 from .models import Hit
-from .store import Store
+
+if TYPE_CHECKING:  # numpy and the store load only where retrieval runs, not for `regionqa --help`
+    import numpy as np
+
+    from .store import Store
 
 # Function words that carry no meaning for BM25 (a short list: spaCy's would cost a 3 s import).
 STOPWORDS = frozenset(
