@@ -27,8 +27,14 @@ eval: $(STAMP)
 	$(BIN)/regionqa eval ../shared/eval/sample_qa.jsonl
 	$(BIN)/regionqa eval eval/out_of_corpus.jsonl
 
+# Bounded defaults (about 15 minutes on 2 cores); each script's --help says how to run it fuller,
+# e.g. bench_scale.py --sizes 100000 1000000 or bench_build.py without --limit (the whole SciFact).
 bench: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow benchmarks
+	$(BIN)/python benchmarks/bench_cold_ask.py
+	$(BIN)/python benchmarks/bench_serve.py
+	$(BIN)/python benchmarks/bench_scale.py --sizes 100000
+	$(BIN)/python benchmarks/bench_build.py --limit 1000
+	$(BIN)/python -m pytest -q -m slow tests
 
 clean:
 	rm -rf $(VENV) index/CURRENT index/gen-* index/.lock

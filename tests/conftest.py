@@ -20,7 +20,7 @@ from hypothesis import settings as hypothesis_settings
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
-from regionqa.config import CORPUS_DIR_ENV, INDEX_DIR_ENV  # noqa: E402
+from regionqa.config import CORPUS_DIR_ENV, DATA_DIR_ENV, INDEX_DIR_ENV  # noqa: E402
 
 # Property tests share 2 cores with other work: no per-example deadline, or load makes them flaky.
 hypothesis_settings.register_profile("regionqa", deadline=None)
@@ -45,10 +45,12 @@ class Dirs:
 
 @pytest.fixture(autouse=True)
 def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Dirs:
-    """Point the index and corpus at this test's tmp_path (neither exists yet)."""
+    """Point the index and corpus at this test's tmp_path (neither exists yet), and the per-user
+    data folder too, so that no test can touch the real one in the home folder."""
     dirs = Dirs(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
     monkeypatch.setenv(INDEX_DIR_ENV, str(dirs.index_dir))
     monkeypatch.setenv(CORPUS_DIR_ENV, str(dirs.corpus_dir))
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "user-data"))
     return dirs
 
 
@@ -120,3 +122,43 @@ def ask_schema() -> dict:
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
     return schema
+
+
+SMALL_NAME = "zarvonsk-port.txt"
+SMALL_TEXT = (
+    "The Zarvonsk Maritime Gateway is a fictional deep-water port on the eastern shore of Lake Quellmar.\n"
+    "Its annual cargo capacity reached 42 million tons in 2031 after the third berth opened.\n"
+    "The gateway is run by the Quellmar Harbour Authority under director Elvira Tamsk.\n"
+)
+SMALL_QUESTION = "What is the annual cargo capacity of the Zarvonsk Maritime Gateway?"
+
+
+@pytest.fixture(scope="session")
+def small_index(article_index: Dirs, tmp_path_factory: pytest.TempPathFactory) -> Dirs:
+    """A three-sentence source indexed with the real models: rebuilt in a second, for tests that
+    break an index and rebuild it. (After article_index, so that its ONNX export is linked, not redone.)"""
+    from regionqa import pipeline
+    from regionqa.config import Settings
+
+    root = tmp_path_factory.mktemp("small")
+    dirs = Dirs(corpus_dir=root / "corpus", index_dir=root / "index")
+    dirs.corpus_dir.mkdir()
+    (dirs.corpus_dir / SMALL_NAME).write_text(SMALL_TEXT, encoding="utf-8")
+    pipeline.build(Settings(corpus_dir=dirs.corpus_dir, index_dir=dirs.index_dir))
+    return dirs
+
+
+@pytest.fixture
+def small_copy(small_index: Dirs, isolated_dirs: Dirs) -> Dirs:
+    """A private copy of small_index at this test's isolated paths. The 90 MB ONNX query encoder is
+    hard-linked (it is only ever replaced, never written in place); everything else is copied."""
+
+    def copy(source: str, target: str) -> None:
+        if Path(source).parent.name == "models" and not source.endswith(".json"):
+            os.link(source, target)
+        else:
+            shutil.copy2(source, target)
+
+    shutil.copytree(small_index.corpus_dir, isolated_dirs.corpus_dir)
+    shutil.copytree(small_index.index_dir, isolated_dirs.index_dir, ignore=shutil.ignore_patterns(".lock"), copy_function=copy)
+    return isolated_dirs

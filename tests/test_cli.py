@@ -25,17 +25,21 @@ QUESTIONS = [
 
 
 def check_spans(dirs: Dirs, data: dict) -> None:
-    """Every span of an `ask --json` object is found at its offsets in its source file."""
+    """Every span of an `ask --json` object is found at its offsets in its source file, and the
+    answer and passages name the line they start on."""
     answer = data["answer"]
     if answer is not None:
         text = dirs.source_text(answer["source"])
         assert text[answer["start"] : answer["end"]] == answer["text"]
         assert answer["text"] in answer["sentence"]
         assert answer["sentence"] in text
+        assert answer["location"] == f"line {text.count(chr(10), 0, answer['start']) + 1}"
     else:
         assert data["message"]
     for passage in data["passages"]:
-        assert dirs.source_text(passage["source"])[passage["start"] : passage["end"]] == passage["text"]
+        text = dirs.source_text(passage["source"])
+        assert text[passage["start"] : passage["end"]] == passage["text"]
+        assert passage["location"] == f"line {text.count(chr(10), 0, passage['start']) + 1}"
     for fact in data["facts"]:
         text = dirs.source_text(fact["source"])
         assert text[fact["start"] : fact["end"]] == fact["text"]

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from documents import encrypt_pdf, make_docx, make_pdf
 from regionqa.errors import BadInputError, SourceError
-from regionqa.sources import content_hash, discover, file_part, load_corpus, read_file
+from regionqa.models import location_of
+from regionqa.sources import content_hash, discover, file_part, load_corpus, matches_globs, read_file, reflow
 
 
 def write(path: Path, data: str | bytes) -> Path:
@@ -96,7 +98,10 @@ def assert_one_line_error(error: pytest.ExceptionInfo, *words: str) -> None:
         ("blank.html", b"<html><body><script>x()</script>  </body></html>", ["blank.html", "no text"]),
         ("image.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", ["image.txt", "binary"]),
         ("empty.jsonl", b"\n\n", ["empty.jsonl", "no records"]),
-        ("notes.pdf", b"%PDF-1.4", ["notes.pdf", "unsupported", ".pdf"]),
+        ("notes.pdf", b"%PDF-1.4", ["notes.pdf", "not a readable PDF"]),
+        ("notes.pages", b"%PDF-1.4", ["notes.pages", "unsupported", ".pdf", ".docx"]),
+        ("memo.docx", b"PK\x03\x04 not really a zip", ["memo.docx", "not a readable DOCX"]),
+        ("locked.docx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(512), ["locked.docx", "password-protected"]),
     ],
 )
 def test_unreadable_files_give_one_line_errors_naming_the_file(tmp_path: Path, file_name: str, data: bytes, words: list[str]) -> None:
@@ -126,10 +131,11 @@ def test_bad_jsonl_lines_are_reported_with_file_and_line(tmp_path: Path, lines: 
 
 
 def test_discover_skips_hidden_and_unsupported_files(tmp_path: Path) -> None:
-    for name in ["b.txt", "a.md", "sub/c.html", "sub/d.jsonl", ".hidden.txt", ".git/e.txt", "sub/.f.md", "g.pdf", "h", "sub/.cache/i.txt"]:
+    names = ["b.txt", "a.md", "sub/c.html", "sub/d.jsonl", ".hidden.txt", ".git/e.txt", "sub/.f.md", "g.pdf", "h", "sub/.cache/i.txt"]
+    for name in names + ["k.docx", "~$k.docx", "l.doc", "m.PDF"]:
         write(tmp_path / name, "Some text.")
     found = [p.relative_to(tmp_path).as_posix() for p in discover(tmp_path)]
-    assert found == ["a.md", "b.txt", "sub/c.html", "sub/d.jsonl"]
+    assert found == ["a.md", "b.txt", "g.pdf", "k.docx", "m.PDF", "sub/c.html", "sub/d.jsonl"]
 
 
 def test_discover_does_not_loop_on_a_symlink_loop(tmp_path: Path) -> None:
@@ -155,3 +161,160 @@ def test_load_corpus_reports_bad_files_and_keeps_the_good_ones(tmp_path: Path) -
     assert len(report.errors) == 2
     assert any(e.startswith("empty.txt:") for e in report.errors)
     assert any(e.startswith("bad.jsonl line 1:") for e in report.errors)
+
+
+# ---------------------------------------------------------------- PDF, DOCX, web pages
+
+REPORT_PAGES = [
+    ["Caspian Ports Review", "The Alat port on the Caspian Sea handles cargo for the Middle Corridor and it has", "grown every year since the new ferry terminal opened."],
+    [],  # a page without text (a picture) still counts
+    ["Capacity", "The Zarvonsk Maritime Gateway handled 42 million tons of cargo in 2031.", "• Berth one", "• Berth two (planned)"],
+]
+
+
+def test_pdf_text_is_read_page_by_page_with_page_starts(tmp_path: Path) -> None:
+    [source] = read_file(write(tmp_path / "report.pdf", make_pdf(REPORT_PAGES)), "report.pdf")
+    text, pages = source.text, source.pages
+    assert source.name == "report.pdf" and source.title == "report" and len(pages) == 3 and pages[0] == 0
+    # Lines wrapped inside a paragraph are joined; a heading and list items keep their own lines.
+    assert text[: pages[1]].rstrip("\n").split("\n") == [
+        "Caspian Ports Review",
+        "The Alat port on the Caspian Sea handles cargo for the Middle Corridor and it has grown every year since the new ferry terminal opened.",
+    ]
+    assert text[pages[2] :].split("\n") == ["Capacity", REPORT_PAGES[2][1], "• Berth one", "• Berth two (planned)"]
+    for page, line in ((1, "Caspian Ports Review"), (3, "The Zarvonsk Maritime Gateway handled")):
+        offset = text.index(line)
+        assert location_of(text, pages, offset) == location_of(text, pages, offset + len(line) - 1) == f"p. {page}"
+    assert location_of(text, pages, len(text) - 1) == "p. 3"
+    assert source.content_hash != content_hash(text), "the page starts are part of the identity"
+
+
+def test_a_pdf_with_only_an_owner_password_is_read(tmp_path: Path) -> None:
+    plain = make_pdf([["The Misla bridge spans the river."]])
+    for algorithm in ("RC4-128", "AES-128"):
+        data = encrypt_pdf(plain, user_password="", owner_password="owner-secret", algorithm=algorithm)
+        [source] = read_file(write(tmp_path / f"{algorithm}.pdf", data), f"{algorithm}.pdf")
+        assert source.text == "The Misla bridge spans the river."
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (lambda: encrypt_pdf(make_pdf([["Secret text."]]), user_password="open sesame"), ["password-protected"]),
+        (lambda: make_pdf([["Some text."]])[:300], ["not a readable PDF"]),
+        (lambda: b"%PDF-1.7\n" + bytes(range(256)) * 4, ["not a readable PDF"]),
+        (lambda: make_pdf([[], []]), ["no text layer", "OCR"]),
+    ],
+    ids=["user-password", "truncated", "garbage", "no-text"],
+)
+def test_unreadable_pdfs_give_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture, data, words: list[str]) -> None:
+    with pytest.raises(SourceError) as error:
+        read_file(write(tmp_path / "report.pdf", data()), "report.pdf")
+    assert_one_line_error(error, "report.pdf", *words)
+    assert capsys.readouterr().err == "", "pypdf's repair warnings stay quiet"
+
+
+def test_docx_paragraphs_and_table_cells_are_lines(tmp_path: Path) -> None:
+    blocks = [
+        "# Ports of the Caspian",
+        "The Alat port handles 25 million tons.",
+        "",
+        [["Port", "Capacity"], ["Kuryk", "6 million tons"]],
+        "Tables come in reading order.",
+    ]
+    path = make_docx(tmp_path / "memo.docx", blocks)
+    [source] = read_file(path, "memo.docx")
+    assert source.text.split("\n") == [
+        "Ports of the Caspian", "The Alat port handles 25 million tons.", "Port", "Capacity", "Kuryk", "6 million tons",
+        "Tables come in reading order.",
+    ]  # fmt: skip
+    assert source.pages == () and source.content_hash == content_hash(source.text)
+
+
+def test_docx_merged_cells_are_read_once(tmp_path: Path) -> None:
+    import docx
+
+    document = docx.Document()
+    table = document.add_table(rows=2, cols=3)
+    table.cell(0, 0).merge(table.cell(0, 2)).text = "Rail freight, 2024"
+    for c, value in enumerate(["Baku", "Aktau", "Turkmenbashi"]):
+        table.cell(1, c).text = value
+    document.save(str(tmp_path / "merged.docx"))
+    [source] = read_file(tmp_path / "merged.docx", "merged.docx")
+    assert source.text.split("\n") == ["Rail freight, 2024", "Baku", "Aktau", "Turkmenbashi"]
+
+
+PAGE_WITH_BOILERPLATE = """<!doctype html><html><head><title>Zarvonsk</title></head><body>
+<nav><a href="/">Home</a> | <a href="/about">About us</a></nav>
+<main><article><h1>The Zarvonsk Maritime Gateway</h1>
+<p>The Zarvonsk Maritime Gateway is a fictional deep-water port on the eastern shore of Lake Quellmar.</p>
+<p>Its annual cargo capacity reached 42 million tons in 2031 after the third berth opened.</p></article></main>
+<footer>Copyright 2031 Example Corp. All rights reserved. Cookie policy.</footer></body></html>"""
+
+
+def test_web_pages_drop_boilerplate_and_local_html_keeps_everything(tmp_path: Path) -> None:
+    path = write(tmp_path / "page.html", PAGE_WITH_BOILERPLATE)
+    [web] = read_file(path, "web/example.org/page.html")
+    [local] = read_file(path, "pages/page.html")
+    assert "42 million tons in 2031" in web.text and "42 million tons in 2031" in local.text
+    for boilerplate in ("About us", "Cookie policy"):
+        assert boilerplate not in web.text and boilerplate in local.text
+    assert web.text.split("\n")[0] == "The Zarvonsk Maritime Gateway"
+
+
+@pytest.mark.parametrize(
+    ("path", "include", "exclude", "taken"),
+    [
+        ("report.pdf", [], [], True),
+        ("sub/deep/report.PDF", ["*.pdf"], [], True),
+        ("notes.txt", ["*.pdf", "*.docx"], [], False),
+        ("drafts/report.pdf", [], ["drafts/*"], False),
+        ("sub/drafts/report.pdf", [], ["drafts/*"], True),  # a pattern with "/" is matched from the folder's top
+        ("sub/draft-2.txt", [], ["draft*"], False),  # a pattern without "/" also matches the file name
+        ("sub/final.txt", ["sub/*"], ["*.md"], True),
+        ("sub/final.md", ["sub/*"], ["*.md"], False),
+    ],
+)
+def test_include_and_exclude_globs(path: str, include: list[str], exclude: list[str], taken: bool) -> None:
+    assert matches_globs(path, include, exclude) is taken
+
+
+@pytest.mark.parametrize(
+    ("page_text", "expected"),
+    [
+        ("", ""),
+        ("Capacity\nThe gateway handled 42 million tons of cargo in 2031.", "Capacity\nThe gateway handled 42 million tons of cargo in 2031."),
+        ("A heading\nA long line of a paragraph that the PDF wrapped at the right\nmargin of the page.", "A heading\nA long line of a paragraph that the PDF wrapped at the right margin of the page."),
+        ("The first sentence ends at the end of this line right here.\nThe next sentence starts a new line.", "The first sentence ends at the end of this line right here.\nThe next sentence starts a new line."),
+        ("A long line about the list that follows it on this page of text\n• one item\n• two items", "A long line about the list that follows it on this page of text\n• one item\n• two items"),
+        ("A long line that ends in the middle of a well-\nknown word, hyphenated at the margin.", "A long line that ends in the middle of a well-known word, hyphenated at the margin."),
+        ("  spaced   out  \x00text\n\n\n\nafter blank lines  ", "spaced out text\n\nafter blank lines"),
+    ],
+)
+def test_reflow_joins_wrapped_lines_only(page_text: str, expected: str) -> None:
+    assert reflow(page_text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "pages", "offset", "expected"),
+    [
+        ("one\ntwo\nthree", (), 0, "line 1"),
+        ("one\ntwo\nthree", (), 4, "line 2"),
+        ("one\ntwo\nthree", (), 3, "line 1"),  # the line end belongs to its line
+        ("page one\n\npage two", (0, 10), 0, "p. 1"),
+        ("page one\n\npage two", (0, 10), 9, "p. 1"),  # the blank line between pages belongs to the first
+        ("page one\n\npage two", (0, 10), 10, "p. 2"),
+    ],
+)
+def test_location_of(text: str, pages: tuple[int, ...], offset: int, expected: str) -> None:
+    assert location_of(text, pages, offset) == expected
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "expected"),
+    [(0, 8, "p. 1"), (0, 10, "p. 1"), (0, 11, "pp. 1–2"), (12, 25, "pp. 2–3"), (5, 5, "p. 1"), (20, None, "p. 3")],
+)
+def test_a_span_across_pages_gives_the_page_range(start: int, end: int | None, expected: str) -> None:
+    text, pages = "page one\n\npage two\n\npage three", (0, 10, 20)
+    assert location_of(text, pages, start, end) == expected
+    assert location_of(text, (), start, end) == f"line {text.count(chr(10), 0, start) + 1}", "a text cites its start line"

@@ -72,7 +72,26 @@ def test_a_new_database_gets_the_current_schema(tmp_path: Path) -> None:
     assert db.execute("PRAGMA user_version").fetchone()[0] == store_mod.SCHEMA_VERSION
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"sources", "sentences", "chunks", "entities", "figures", "phrases", "chunks_fts"} <= tables
+    assert "pages" in {row[1] for row in db.execute("PRAGMA table_info(sources)")}
     db.close()
+
+
+def test_a_version_1_database_is_migrated_to_the_current_schema(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "old.sqlite")
+    store_mod.m001_create_tables(db)
+    db.execute("PRAGMA user_version = 1")
+    db.execute("INSERT INTO sources VALUES ('a.txt', 'h', 'a', 'Some text.')")
+    store_mod.migrate(db)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == store_mod.SCHEMA_VERSION
+    assert db.execute("SELECT name, pages FROM sources").fetchall() == [("a.txt", None)]
+    db.close()
+
+
+def test_location_cites_the_line_of_a_text(opened: store_mod.Store, article_index: Dirs) -> None:
+    text = article_index.source_text(ARTICLE_NAME)
+    for offset in (0, text.index("\n") + 1, len(text) - 1):
+        assert opened.location(ARTICLE_NAME, offset) == f"line {text.count(chr(10), 0, offset) + 1}"
+    assert opened.location("no-such-source.txt", 7) == "char 7"
 
 
 def _copy_generation(article_index: Dirs, tmp_path: Path) -> tuple[Path, store_mod.Manifest]:

@@ -7,17 +7,25 @@ from __future__ import annotations
 
 import functools
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from . import __version__
-from .config import CORPUS_DIR_ENV, INDEX_DIR_ENV, Settings
+from .config import CORPUS_DIR_ENV, DATA_DIR_ENV, INDEX_DIR_ENV, Settings
 from .errors import BadInputError, RegionQAError
+
+EXIT_CODES = (
+    "Exit codes: 0 done; 1 other error; 2 bad input (argument, question, source file); "
+    "3 index missing, corrupt or built with other models (run: regionqa index build --full); "
+    "4 model missing or changed; 5 another build is running; 130 interrupted."
+)
 
 app = typer.Typer(
     help="Answer questions from your documents, offline, with the passage and offsets that support every answer.",
+    epilog=EXIT_CODES,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=True,
@@ -28,8 +36,39 @@ app.add_typer(index_app, name="index")
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (one object; one per line for --batch) instead of tables.")]
 
 
+class OutputFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+FormatOption = Annotated[
+    Optional[OutputFormat],
+    typer.Option("--format", "-f", show_default=False, help="table (default; a bar chart of counts for entities), csv (with a header) or json (as --json)."),
+]
+ListJsonOption = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
+
+
+def _output_format(chosen: OutputFormat | None, json_output: bool) -> OutputFormat:
+    """The format of a listing, from --format and its alias --json."""
+    if json_output and chosen not in (None, OutputFormat.json):
+        raise BadInputError(f"--json and --format {chosen.value} ask for two formats; give one")
+    return OutputFormat.json if json_output else (chosen or OutputFormat.table)
+
+
+SEED = "regionqa.seed_corpus"  # a ctx.meta key (meta is shared by all contexts of one invocation)
+_quiet_flag = False  # --quiet of the running invocation, set by main(); read where no context is at hand
+
+
 def _settings(ctx: typer.Context) -> Settings:
-    return ctx.find_root().obj
+    """The settings of this invocation; a per-user corpus is created (with the article) on first use."""
+    settings = ctx.find_root().obj
+    if ctx.meta.pop(SEED, False):
+        from .config import seed_corpus
+
+        if seed_corpus(settings.corpus_dir):
+            _notify(f"no corpus/ here: using the per-user corpus {settings.corpus_dir}, started with the article; add documents with: regionqa index add FILE")
+    return settings
 
 
 def handle_errors(command):
@@ -40,7 +79,8 @@ def handle_errors(command):
         try:
             return command(*args, **kwargs)
         except RegionQAError as error:
-            typer.echo(f"error: {error}", err=True)
+            # One line, whatever the message carries (a file name with a line break in it).
+            typer.echo(f"error: {' '.join(str(error).splitlines())}", err=True)
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
             typer.echo("interrupted; the previous index is unchanged", err=True)
@@ -58,15 +98,42 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     ctx: typer.Context,
-    index_dir: Annotated[Path, typer.Option(envvar=INDEX_DIR_ENV, help="Folder of the index.")] = Path("index"),
-    corpus_dir: Annotated[Path, typer.Option(envvar=CORPUS_DIR_ENV, help="Folder of the source documents.")] = Path("corpus"),
+    index_dir: Annotated[
+        Optional[Path],
+        typer.Option(envvar=INDEX_DIR_ENV, show_default=False, help=f"Folder of the index. Default: index/ beside ./corpus, else in the per-user data folder (moved by ${DATA_DIR_ENV})."),
+    ] = None,
+    corpus_dir: Annotated[
+        Optional[Path],
+        typer.Option(envvar=CORPUS_DIR_ENV, show_default=False, help="Folder of the source documents. Default: ./corpus if it exists, else corpus/ in the per-user data folder, started with the article."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or notes on stderr (errors and warnings still go there).")] = False,
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = None,
 ) -> None:
-    ctx.obj = Settings(corpus_dir=corpus_dir, index_dir=index_dir)
+    from .config import resolve_dirs, user_data_dir
+
+    folders = resolve_dirs(corpus_dir, index_dir, Path.cwd(), user_data_dir())
+    ctx.obj = Settings(corpus_dir=folders.corpus_dir, index_dir=folders.index_dir)
+    ctx.meta[SEED] = folders.user_data
+    global _quiet_flag
+    _quiet_flag = quiet
+
+
+def _quiet() -> bool:
+    return _quiet_flag
 
 
 def _notify(message: str) -> None:
-    typer.echo(message, err=True)
+    """A note on stderr; with --quiet only warnings are printed."""
+    if not _quiet() or message.startswith("warning:"):
+        typer.echo(message, err=True)
+
+
+def _build_progress():
+    """A progress display for index builds (a pipeline Progress callback inside a `with`): bars on
+    stderr with rate and time left when stderr is a terminal, nothing when not or with --quiet."""
+    from . import render
+
+    return render.build_progress(render.stderr(), enabled=not _quiet())
 
 
 @app.command()
@@ -86,7 +153,7 @@ def ask(
     pipeline.check_top_k(top_k)
     if question is not None:
         pipeline.check_question(question)
-    engine = pipeline.open_engine(_settings(ctx), build_if_missing=True, notify=_notify)
+    engine = _open_engine(ctx)
     if batch is not None:
         lines = sys.stdin if batch == "-" else _open_batch(batch)
         for line in lines:
@@ -101,7 +168,15 @@ def ask(
     if json_output:
         typer.echo(render.dumps(render.result_json(result)))
     else:
-        render.print_result(result, render.stdout(), engine.store.source_text)
+        render.print_result(result, render.stdout(), engine.store.location)
+
+
+def _open_engine(ctx: typer.Context):
+    """The engine of this invocation's index, built first (with a progress bar) when there is none."""
+    from . import pipeline
+
+    with _build_progress() as progress:
+        return pipeline.open_engine(_settings(ctx), build_if_missing=True, notify=_notify, progress=progress)
 
 
 def _open_batch(path: str):
@@ -117,15 +192,36 @@ def entities(
     ctx: typer.Context,
     label: Annotated[Optional[str], typer.Option(help="Only this label, e.g. PERSON, ORG, GPE.")] = None,
     source: Annotated[Optional[str], typer.Option(help="Only this source.")] = None,
-    json_output: JsonOption = False,
+    output_format: FormatOption = None,
+    graphml: Annotated[
+        Optional[str],
+        typer.Option(metavar="PATH", help="Instead of the list, write the co-occurrence network (entities that share a sentence; edge weight = sentences shared) as GraphML to PATH ('-' for stdout), for Gephi."),
+    ] = None,
+    json_output: ListJsonOption = False,
 ) -> None:
-    """List the named entities of the corpus with label, count and sources."""
+    """List the named entities of the corpus with label, count and sources, or export their co-occurrence network."""
     from . import pipeline, render
 
-    engine = pipeline.open_engine(_settings(ctx), build_if_missing=True, notify=_notify)
-    rows = pipeline.list_entities(engine, label.upper() if label else None, source)
-    if json_output:
+    if graphml is not None and (output_format is not None or json_output):
+        raise BadInputError("--graphml writes the network instead of the list; leave out --format/--json")
+    chosen = _output_format(output_format, json_output)
+    engine = _open_engine(ctx)
+    label = label.upper() if label else None
+    if graphml is not None:
+        from .graph import graphml_text, write_graphml
+
+        network = pipeline.entity_graph(engine, label, source)
+        if graphml == "-":
+            typer.echo(graphml_text(network), nl=False)
+        else:
+            write_graphml(network, Path(graphml))
+            _notify(f"wrote {network.number_of_nodes():,} entities and {network.number_of_edges():,} links to {graphml}")
+        return
+    rows = pipeline.list_entities(engine, label, source)
+    if chosen is OutputFormat.json:
         typer.echo(render.dumps([render.entity_json(r) for r in rows]))
+    elif chosen is OutputFormat.csv:
+        typer.echo(render.entities_csv(rows), nl=False)
     else:
         render.print_entities(rows, render.stdout())
 
@@ -136,23 +232,42 @@ def facts(
     ctx: typer.Context,
     label: Annotated[Optional[str], typer.Option(help="Only this label: MONEY, QUANTITY, PERCENT, CARDINAL, MULTIPLIER, DATE.")] = None,
     source: Annotated[Optional[str], typer.Option(help="Only this source.")] = None,
-    json_output: JsonOption = False,
+    output_format: FormatOption = None,
+    json_output: ListJsonOption = False,
 ) -> None:
     """List the figures of the corpus (money, quantities, percentages, counts, dates) with normalised values."""
     from . import pipeline, render
 
-    engine = pipeline.open_engine(_settings(ctx), build_if_missing=True, notify=_notify)
+    chosen = _output_format(output_format, json_output)
+    engine = _open_engine(ctx)
     rows = pipeline.list_facts(engine, label.upper() if label else None, source)
-    if json_output:
+    if chosen is OutputFormat.json:
         typer.echo(render.dumps([render.fact_json(f) for f in rows]))
+    elif chosen is OutputFormat.csv:
+        typer.echo(render.facts_csv(rows), nl=False)
     else:
-        render.print_facts(rows, render.stdout())
+        render.print_facts(rows, render.stdout(), engine.store.location)
 
 
-def _progress():
-    from rich.progress import Progress
+@app.command()
+@handle_errors
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on. The API has no authentication: keep it on loopback.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port to listen on.")] = 8765,
+    access_log: Annotated[bool, typer.Option("--access-log", help="Log every request on stderr.")] = False,
+) -> None:
+    """Serve a local HTTP API (POST /ask, GET /entities, /facts, /health; OpenAPI at /docs) from one warm index."""
+    from .server import create_app, is_loopback
 
-    return Progress(console=__import__("regionqa.render", fromlist=["stderr"]).stderr(), transient=True)
+    if not is_loopback(host):
+        _notify(f"warning: serving on {host}, not a loopback address; anyone who can reach it can query the index")
+    engine = _open_engine(ctx)
+    application = create_app(engine.settings, engine)
+    import uvicorn
+
+    _notify(f"regionqa serving {engine.store.generation} on http://{host}:{port} (OpenAPI: /docs); Ctrl-C to stop")
+    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=access_log)
 
 
 @index_app.command("build")
@@ -165,7 +280,8 @@ def index_build(
     """(Re)build the index from every source in the corpus folder; unchanged sources are kept as they are."""
     from . import pipeline, render
 
-    report = pipeline.build(_settings(ctx), full=full)
+    with _build_progress() as progress:
+        report = pipeline.build(_settings(ctx), full=full, progress=progress)
     _print_build(report, json_output)
 
 
@@ -182,24 +298,41 @@ def _print_build(report, json_output: bool) -> None:
 @handle_errors
 def index_add(
     ctx: typer.Context,
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders (.txt, .md, .html, .jsonl) to copy into the corpus and index.")],
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Files (.txt, .md, .html, .pdf, .docx, .jsonl), folders (searched recursively) or http(s) URLs to copy into the corpus and index.",
+            metavar="PATH_OR_URL",
+        ),
+    ],
+    include: Annotated[
+        Optional[list[str]],
+        typer.Option("--include", metavar="GLOB", help="Only the files of a folder whose path inside it matches this glob, e.g. '*.pdf' (repeatable; case ignored)."),
+    ] = None,
+    exclude: Annotated[
+        Optional[list[str]], typer.Option("--exclude", metavar="GLOB", help="Leave out the files of a folder whose path matches this glob, e.g. 'drafts/*' (repeatable).")
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Add files or folders to the corpus and index them at once."""
+    """Add files, folders or web pages to the corpus and index them at once.
+
+    A URL is fetched (at most 50 MB, redirects only to http/https) and saved under web/<host>/ in the corpus.
+    """
     from dataclasses import asdict
 
     from . import pipeline, render
 
-    report = pipeline.add(_settings(ctx), paths)
+    with _build_progress() as progress:
+        report = pipeline.add(_settings(ctx), paths, progress=progress, include=include or (), exclude=exclude or ())
     console = render.stderr()
     for line in report.errors:
-        console.print(f"skipped: {line}", style="yellow")
+        console.print(f"skipped: {line}", style="yellow", markup=False)  # file names: "[x]" is not markup
     for line in report.skipped:
-        console.print(f"note: {line}", style="yellow")
+        console.print(f"note: {line}", style="yellow", markup=False)
     if json_output:
         typer.echo(render.dumps(asdict(report)))
     else:
-        console.print(f"added to the corpus: {', '.join(report.copied) or 'nothing new'}")
+        console.print(f"added to the corpus: {', '.join(report.copied) or 'nothing new'}", markup=False)
         render.print_build(report.build, console)
 
 
@@ -213,7 +346,9 @@ def index_remove(
     """Remove a source file from the corpus and everything derived from it from the index."""
     from . import pipeline
 
-    _print_build(pipeline.remove(_settings(ctx), source), json_output)
+    with _build_progress() as progress:
+        report = pipeline.remove(_settings(ctx), source, progress=progress)
+    _print_build(report, json_output)
 
 
 @index_app.command("status")
@@ -251,7 +386,7 @@ def evaluate(
         from .evaluate import evaluate_qa, read_qa_file
 
         items = read_qa_file(qa_file)
-        engine = pipeline.open_engine(_settings(ctx), build_if_missing=True, notify=_notify)
+        engine = _open_engine(ctx)
         report = evaluate_qa(items, lambda q: engine.ask(q, top_k=5))
         if json_output:
             typer.echo(render.dumps(report.as_dict()))
@@ -265,3 +400,34 @@ def evaluate(
         typer.echo(render.dumps(result))
     else:
         render.print_beir(result, render.stdout())
+
+
+@app.command()
+@handle_errors
+def doctor(ctx: typer.Context, json_output: JsonOption = False) -> None:
+    """Check the models (installed, hashes), the index (present, consistent, fresh) and the versions; say how to fix each problem."""
+    from . import doctor as doctor_mod
+    from . import render
+
+    checks = doctor_mod.run_checks(_settings(ctx), command=_command_prefix(ctx))
+    passed = doctor_mod.ok(checks)
+    if json_output:
+        typer.echo(render.dumps({"ok": passed, "checks": [check.as_dict() for check in checks]}))
+    else:
+        render.print_checks(checks, render.stdout())
+    if not passed:
+        raise typer.Exit(1)
+
+
+def _command_prefix(ctx: typer.Context) -> str:
+    """`regionqa` plus the --index-dir/--corpus-dir given on this command line, so that a suggested
+    command acts on the same folders (folders from environment variables stay in the environment)."""
+    import shlex
+
+    root = ctx.find_root()
+    words = ["regionqa"]
+    for name in ("index_dir", "corpus_dir"):
+        source = root.get_parameter_source(name)  # an enum of Typer's own copy of click: compared by name
+        if source is not None and source.name == "COMMANDLINE":
+            words += [f"--{name.replace('_', '-')}", shlex.quote(str(root.params[name]))]
+    return " ".join(words)

@@ -1,4 +1,10 @@
-"""Where the corpus and index live, and the settings an index is built with."""
+"""Where the corpus and index live, and the settings an index is built with.
+
+In a checkout (a `corpus/` folder in the current directory) the corpus and index are `corpus/`
+and `index/` there. Anywhere else, unless a folder is given with an option or environment
+variable, they live in the per-user data folder (platformdirs' user data dir, or
+$REGIONQA_DATA_DIR), whose corpus starts with the article shipped in the package.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,11 @@ from .search import RetrievalSettings
 
 INDEX_DIR_ENV = "REGIONQA_INDEX_DIR"
 CORPUS_DIR_ENV = "REGIONQA_CORPUS_DIR"
+DATA_DIR_ENV = "REGIONQA_DATA_DIR"
+APP_NAME = "regionqa"
+DEFAULT_CORPUS = Path("corpus")
+DEFAULT_INDEX = Path("index")
+STARTER_SOURCE = "azerbaijan-central-asia.txt"  # shipped in regionqa/data/, copied into a new per-user corpus
 
 
 @dataclass(frozen=True)
@@ -20,3 +31,63 @@ class Settings:
     chunking: ChunkSettings = ChunkSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     embed_batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class Folders:
+    """The corpus and index folders a command uses, and whether they are the per-user ones."""
+
+    corpus_dir: Path
+    index_dir: Path
+    user_data: bool = False  # True when they fell back to the per-user data folder
+
+
+def user_data_dir() -> Path:
+    """The per-user data folder: $REGIONQA_DATA_DIR, else platformdirs' (~/.local/share/regionqa on Linux)."""
+    override = os.environ.get(DATA_DIR_ENV, "").strip()
+    if override:
+        return Path(override).expanduser()
+    from platformdirs import user_data_dir as platform_user_data_dir
+
+    return Path(platform_user_data_dir(APP_NAME, appauthor=False))
+
+
+def resolve_dirs(corpus_dir: Path | None, index_dir: Path | None, cwd: Path, data_dir: Path) -> Folders:
+    """Where the corpus and index are, from the folders given (None: no option and no env var).
+
+    A given folder always wins. Without a corpus folder, `corpus/` and `index/` of the current
+    directory are used when `cwd/corpus` exists (a checkout, or a folder prepared by the user);
+    otherwise both default to `data_dir/corpus` and `data_dir/index`.
+
+    >>> resolve_dirs(None, None, Path("/nowhere"), Path("/data")).corpus_dir
+    PosixPath('/data/corpus')
+    """
+    if corpus_dir is not None or (cwd / DEFAULT_CORPUS).is_dir():
+        return Folders(corpus_dir or DEFAULT_CORPUS, index_dir or DEFAULT_INDEX)
+    return Folders(data_dir / DEFAULT_CORPUS, index_dir or data_dir / DEFAULT_INDEX, user_data=True)
+
+
+def seed_corpus(corpus_dir: Path) -> bool:
+    """Create a missing per-user corpus folder holding the shipped article; True if it was created.
+
+    An existing folder is left as it is, even when empty: its contents are the user's choice.
+    """
+    if corpus_dir.exists():
+        return False
+    from importlib import resources
+
+    article = resources.files(APP_NAME).joinpath("data", STARTER_SOURCE).read_bytes()
+    corpus_dir.parent.mkdir(parents=True, exist_ok=True)
+    temporary = corpus_dir.with_name(f".{corpus_dir.name}.part")
+    temporary.mkdir(exist_ok=True)
+    (temporary / STARTER_SOURCE).write_bytes(article)
+    try:
+        temporary.rename(corpus_dir)  # whole or not at all: a folder with a half-written article is never seen
+    except OSError:
+        import shutil
+
+        shutil.rmtree(temporary, ignore_errors=True)
+        if not corpus_dir.exists():
+            raise
+        return False  # another process seeded it first
+    return True

@@ -1,10 +1,13 @@
 """Exceptions the library raises; the CLI turns each into a one-line message and an exit code.
 
-Exit codes (documented in the README):
+Exit codes (also listed by `regionqa --help`):
+    0  done (a build that skipped some unreadable sources still exits 0 and lists them)
     1  any other regionqa error
-    2  bad input: a bad argument, question or source file
-    3  the index is missing, corrupt or built with other models/settings
+    2  bad input: a bad argument, question or source file; a build where no source could be read
+    3  the index is missing, corrupt or built with other models/settings: run `regionqa index build --full`
     4  a model is missing or its files do not match the expected hash
+    5  another build holds the index lock: try again when it has finished
+  130  interrupted (Ctrl-C); the previous index is unchanged
 """
 
 
@@ -28,6 +31,12 @@ class IndexStateError(RegionQAError):
     """The index is missing, corrupt, or does not match the current models or settings."""
 
     exit_code = 3
+
+
+class IndexBusyError(RegionQAError):
+    """Another build is writing the index (it holds the lock); this one did not start."""
+
+    exit_code = 5
 
 
 class ModelError(RegionQAError):

@@ -228,16 +228,19 @@ def _jsonl_rows(path: Path):
     except OSError as error:
         raise BadInputError(f"{path}: cannot read the file ({error.strerror})") from None
     with handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise BadInputError(f"{path} line {number}: not valid JSON ({error.msg})") from None
-            if not isinstance(row, dict) or "_id" not in row:
-                raise BadInputError(f"{path} line {number}: expected an object with an \"_id\" field")
-            yield number, row
+        try:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise BadInputError(f"{path} line {number}: not valid JSON ({error.msg})") from None
+                if not isinstance(row, dict) or "_id" not in row:
+                    raise BadInputError(f"{path} line {number}: expected an object with an \"_id\" field")
+                yield number, row
+        except UnicodeDecodeError as error:
+            raise BadInputError(f"{path}: not UTF-8 text ({error.reason}); BEIR files are UTF-8") from None
 
 
 def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
@@ -325,6 +328,8 @@ def _build_progress(notify: Callable[[str], None], every: float = 15.0):
 
 def _build_beir_index(settings, data: BeirData, notify: Callable[[str], None]):
     """Index the BEIR documents with the project's pipeline; an index built with other settings is rebuilt."""
+    from dataclasses import replace
+
     from . import pipeline
     from . import store as store_mod
     from .errors import IndexStateError
@@ -337,7 +342,9 @@ def _build_beir_index(settings, data: BeirData, notify: Callable[[str], None]):
         except IndexStateError:
             notify(f"the index in {settings.index_dir} was built with other models or chunk settings: rebuilding it")
             full = True
-    return pipeline.build_sources(settings, data.documents, full=full, progress=_build_progress(notify))
+    # Queries are encoded here with sentence-transformers: the ONNX query encoder `ask` uses is not needed.
+    models = replace(pipeline.real_models(settings), export_query_encoder=False)
+    return pipeline.build_sources(settings, data.documents, full=full, progress=_build_progress(notify), models=models)
 
 
 class DocumentBM25:

@@ -6,6 +6,8 @@ Every span carries `start`/`end` character offsets into its source's text, so th
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
@@ -15,8 +17,22 @@ class Source:
 
     name: str  # stable id: path relative to the corpus folder, plus "#id" for JSONL records
     text: str
-    content_hash: str  # sha256 of the text: the identity used for incremental builds
+    content_hash: str  # sha256 of the text (and page starts): the identity used for incremental builds
     title: str = ""
+    pages: tuple[int, ...] = ()  # offset where each page starts (PDF); empty for sources without pages
+
+
+def location_of(text: str, pages: Sequence[int], start: int, end: int | None = None) -> str:
+    """Where a span starts, as a person looks it up: "p. 3" in a source with pages, else "line 11".
+
+    `pages` are the page start offsets, the first 0; the blank line between two pages belongs to
+    the first. With an `end`, a span that runs onto later pages gives them all: "pp. 3–4".
+    """
+    if not pages:
+        return f"line {text.count(chr(10), 0, start) + 1}"
+    first = max(bisect_right(pages, start), 1)
+    last = max(bisect_right(pages, end - 1), first) if end is not None and end > start else first
+    return f"p. {first}" if last == first else f"pp. {first}–{last}"
 
 
 @dataclass(frozen=True)
@@ -72,6 +88,7 @@ class Hit:
     rank: int
     dense_score: float | None = None
     lexical_score: float | None = None
+    location: str = ""  # "p. 3", "pp. 3–4" or "line 11" in the source, for the citation
 
 
 @dataclass(frozen=True)
@@ -102,6 +119,7 @@ class Answer:
     sentence: str
     sentence_start: int
     label: str = ""
+    location: str = ""  # "p. 3" or "line 11" in the source, for the citation
 
 
 @dataclass(frozen=True)

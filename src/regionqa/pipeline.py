@@ -6,25 +6,71 @@ call each other sideways.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import Settings
-from .errors import BadInputError, RegionQAError
-from .models import Fact, Result, Source
-from .sources import SUPPORTED_SUFFIXES, RECORD_SEPARATOR, content_hash, discover, file_part, load_corpus, read_file
+from .errors import BadInputError, IndexBusyError, IndexStateError, RegionQAError
+from .models import Analysis, Fact, Result, Source
+from .sources import SUPPORTED_SUFFIXES, RECORD_SEPARATOR, content_hash, discover, file_part, load_corpus, matches_globs, read_file
 from . import store as store_mod
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from .embedding import Encoder
 
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
+# A build reports progress(stage, done, total), total -1 where it does not count:
+#   "analysed"  (sources analysed, sources to analyse)
+#   "chunked"   (chunks cut so far, -1): the number of chunks to embed, final once every source is analysed
+#   "embedded"  (chunks embedded so far, -1)
+#   "exporting" (0 when the ONNX query encoder is being checked or exported, 1 when done; -1)
+# Sources are analysed and embedded in batches, so "embedded" advances while "analysed" does.
+Progress = Callable[[str, int, int], None]
+EMBED_PROGRESS_STEP = 64  # chunks embedded between two "embedded" reports
+# Chunks analysed before they are embedded together: the more, the closer in length the texts
+# of each batch (less padding); memory holds their analyses (~1 MB per 1,000 chunks).
+EMBED_FLUSH_CHUNKS = 1024
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 100
+# A source longer than this is analysed, chunked and embedded piece by piece (cut at line ends), so
+# that a 100 MB file holds one piece's spaCy documents and chunks in memory, not the whole file's.
+PIECE_CHARS = 1_000_000
+FAULT_POINT_ENV = "REGIONQA_FAULT_POINT"
+
+
+def fault_point(name: str) -> None:
+    """A test hook (tests/test_faults.py): with REGIONQA_FAULT_POINT=name the build kills itself
+    with SIGKILL here, or stops itself with SIGSTOP for name:stop; a no-op when the variable is unset."""
+    wanted = os.environ.get(FAULT_POINT_ENV)
+    if wanted and wanted.split(":")[0] == name:
+        os.kill(os.getpid(), signal.SIGSTOP if wanted.endswith(":stop") else signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class BuildModels:
+    """The models a build runs. `real_models` by default; tests pass fakes (a hash encoder,
+    `spacy.blank("en")`) to build an index in milliseconds."""
+
+    encode: Callable[[list[str]], np.ndarray]  # texts -> normalised float32 vectors
+    count_tokens: Callable[[str], int]  # word pieces of a text, for chunking
+    analyse: Callable[[list[Source]], Iterable[tuple[Source, Analysis]]]  # nlp.analyse_sources
+    export_query_encoder: bool = True  # export the ONNX query encoder after the build
+
+
+def real_models(settings: Settings) -> BuildModels:
+    """all-MiniLM-L6-v2 and the spaCy pipeline (loaded on first use, not here)."""
+    from .embedding import count_word_pieces, encode
+    from .nlp import analyse_sources
+
+    return BuildModels(encode=partial(encode, batch_size=settings.embed_batch_size), count_tokens=count_word_pieces, analyse=analyse_sources)
 
 
 @dataclass
@@ -60,14 +106,17 @@ def expected_manifest(settings: Settings) -> store_mod.Manifest:
 
 
 def _lock(index_dir: Path):
+    """The build lock of an index folder, held (the caller releases it); IndexBusyError at once when
+    another process holds it. Re-entrant in one process: `remove` holds it around the build it runs.
+    The kernel drops it when its holder dies, so a killed build never leaves the index locked."""
     from filelock import FileLock, Timeout
 
     index_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(index_dir / store_mod.LOCK_FILE), timeout=0)
+    lock = FileLock(str(index_dir / store_mod.LOCK_FILE), timeout=0, is_singleton=True)
     try:
         lock.acquire()
     except Timeout:
-        raise RegionQAError(f"another build is running on {index_dir}; wait for it to finish and try again") from None
+        raise IndexBusyError(f"another build is running on {index_dir}; wait for it to finish and try again") from None
     return lock
 
 
@@ -84,7 +133,7 @@ def _deduplicate(sources: list[Source], report: BuildReport) -> list[Source]:
     return kept
 
 
-def build(settings: Settings, full: bool = False, progress: Progress | None = None) -> BuildReport:
+def build(settings: Settings, full: bool = False, progress: Progress | None = None, models: BuildModels | None = None) -> BuildReport:
     """Bring the index up to date with the corpus folder; only new or changed sources are processed.
 
     Writes a new generation and switches to it atomically, so an interrupted build leaves the
@@ -96,50 +145,81 @@ def build(settings: Settings, full: bool = False, progress: Progress | None = No
         raise BadInputError(f"the corpus folder {corpus} does not exist; create it or pass --corpus-dir")
     loaded = load_corpus(corpus)
     if not loaded.sources:
-        detail = f" ({len(loaded.errors)} could not be read)" if loaded.errors else ""
-        raise BadInputError(f"no readable source in {corpus}{detail}; add .txt, .md, .html or .jsonl files")
-    report = build_sources(settings, loaded.sources, full=full, progress=progress)
+        # Name the files that could not be read (the first few): the user has to fix those.
+        shown = "; ".join(loaded.errors[:5]) + (f"; and {len(loaded.errors) - 5} more" if len(loaded.errors) > 5 else "")
+        detail = f" ({len(loaded.errors)} could not be read: {shown})" if loaded.errors else ""
+        raise BadInputError(f"no readable source in {corpus}{detail}; add {', '.join(sorted(SUPPORTED_SUFFIXES))} files")
+    report = build_sources(settings, loaded.sources, full=full, progress=progress, models=models)
     report.errors = loaded.errors
     report.seconds = time.perf_counter() - started
     return report
 
 
-def build_sources(settings: Settings, sources: list[Source], full: bool = False, progress: Progress | None = None) -> BuildReport:
+def build_sources(
+    settings: Settings, sources: list[Source], full: bool = False, progress: Progress | None = None, models: BuildModels | None = None
+) -> BuildReport:
     """Bring the index in `settings.index_dir` up to date with exactly these sources.
 
     Sources are identified by name and content hash: only new or changed ones are analysed and
     embedded, and indexed sources missing from the list are removed. Used by `build` (the corpus
-    folder) and by the BEIR evaluation (its own index). Raises BadInputError for an empty list.
+    folder) and by the BEIR evaluation (its own index). Raises BadInputError for an empty list,
+    IndexBusyError when another build holds the lock, IndexStateError when an incremental build
+    finds the index corrupt or built with other models (a full build replaces it instead).
     """
     started = time.perf_counter()
     report = BuildReport()
     if not sources:
         raise BadInputError("no source to index")
+    models = models or real_models(settings)
     lock = _lock(settings.index_dir)
     try:
         sources = _deduplicate(sources, report)
         expected = expected_manifest(settings)
-        previous = store_mod.current_generation(settings.index_dir)
+        previous = _previous_generation(settings.index_dir, full)
         if previous is not None and not full:
-            store_mod.check_compatible(store_mod.read_manifest(previous), expected)
-        _update(settings, sources, previous, full, expected, report, progress)
-        # The ONNX query encoder (derived from the model, kept in index_dir/models): exported once,
-        # so that `ask` never imports torch. A failed export is a warning, not a failed build.
-        from .embedding import prepare_query_encoder
+            manifest = store_mod.read_manifest(previous)
+            store_mod.check_compatible(manifest, expected)
+            # An incremental build copies the previous database: a corrupt one must not be carried
+            # into a new generation whose manifest would then vouch for it with fresh hashes.
+            store_mod.check_files(previous, manifest)
+        _update(settings, sources, previous, full, expected, report, progress, models)
+        if models.export_query_encoder:
+            # The ONNX query encoder (derived from the model, kept in index_dir/models): exported once,
+            # so that `ask` never imports torch. A failed export is a warning, not a failed build.
+            from .embedding import prepare_query_encoder
 
-        prepare_query_encoder(settings.index_dir)
+            if progress:
+                progress("exporting", 0, -1)
+            prepare_query_encoder(settings.index_dir)
+            if progress:
+                progress("exporting", 1, -1)
     finally:
         lock.release()
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _update(settings: Settings, sources: list[Source], previous: Path | None, full: bool, expected, report: BuildReport, progress: Progress | None) -> None:
+def _previous_generation(index_dir: Path, full: bool) -> Path | None:
+    """The answering generation; for a full build, None when CURRENT is broken (the build replaces it)."""
+    try:
+        return store_mod.current_generation(index_dir)
+    except IndexStateError:
+        if full:
+            return None
+        raise
+
+
+def _update(
+    settings: Settings, sources: list[Source], previous: Path | None, full: bool, expected, report: BuildReport, progress: Progress | None, models: BuildModels
+) -> None:
     wanted = {s.name: s for s in sources}
+    old: dict[str, str] = {}
     if previous is not None and not full:
-        old = dict((name, digest) for name, digest, _ in store_mod.Store(previous, store_mod.read_manifest(previous)).source_rows())
-    else:
-        old = {}
+        opened = store_mod.Store(previous, store_mod.read_manifest(previous))
+        try:
+            old = {name: digest for name, digest, _ in opened.source_rows()}
+        finally:
+            opened.close()
     report.removed = sorted(old.keys() - wanted.keys())
     report.added = sorted(wanted.keys() - old.keys())
     report.changed = sorted(n for n in wanted.keys() & old.keys() if wanted[n].content_hash != old[n])
@@ -147,6 +227,7 @@ def _update(settings: Settings, sources: list[Source], previous: Path | None, fu
     if previous is not None and not full and not (report.removed or report.added or report.changed):
         report.generation = previous.name
         report.chunks_total = store_mod.read_manifest(previous).chunks
+        store_mod.remove_stale_generations(settings.index_dir, keep=[previous], unfinished_only=True)
         return
     generation = store_mod.new_generation(settings.index_dir)
     try:
@@ -154,61 +235,135 @@ def _update(settings: Settings, sources: list[Source], previous: Path | None, fu
         try:
             store_mod.delete_sources(db, report.removed + report.changed)
             todo = [wanted[n] for n in report.added + report.changed]
-            report.chunks_embedded = _index_sources(db, todo, settings, progress)
+            report.chunks_embedded = _index_sources(db, todo, settings, progress, models)
             db.commit()
-            count = store_mod.write_vectors(db, generation / store_mod.VECTORS_FILE, expected.dimension)
+            fault_point("committed")
+            count, vector_index = store_mod.write_vectors(db, generation / store_mod.VECTORS_FILE, expected.dimension)
             sources_count = db.execute("SELECT count(*) FROM sources").fetchone()[0]
         finally:
             db.close()
-        store_mod.write_manifest(generation, store_mod.Manifest(**{**asdict(expected), "sources": sources_count, "chunks": count}))
+        fault_point("vectors")
+        store_mod.write_manifest(generation, store_mod.Manifest(**{**asdict(expected), "sources": sources_count, "chunks": count, "vector_index": vector_index}))
+        fault_point("manifest")
         store_mod.publish(settings.index_dir, generation)
     except BaseException:
         shutil.rmtree(generation, ignore_errors=True)
         raise
+    fault_point("published")
     report.chunks_total = count
     report.generation = generation.name
+    # Kept: the previous generation, for a reader that read CURRENT just before the switch. Removed:
+    # older ones and whatever a killed build left. Readers that opened a removed generation finish
+    # (open files outlive their unlinking); store.open_store retries one that vanished while opening.
     store_mod.remove_stale_generations(settings.index_dir, keep=[generation] + ([previous] if previous else []))
 
 
-def _index_sources(db, sources: list[Source], settings: Settings, progress: Progress | None) -> int:
+def _index_sources(db, sources: list[Source], settings: Settings, progress: Progress | None, models: BuildModels) -> int:
     """Analyse, chunk, embed and store sources, embedding in batches across sources."""
+    import numpy as np
+
     from .chunking import chunk_source, index_text
-    from .embedding import count_word_pieces, encode
-    from .nlp import analyse_sources
     from .search import number_tokens
 
-    pending: list[tuple] = []
+    pending: list[tuple] = []  # (source, first piece?, analysis, chunks)
     embedded = 0
 
     def flush() -> None:
         nonlocal embedded
         # Each chunk is embedded and searched with its context (heading, list introduction).
-        texts = [index_text(source.text, chunk) for source, _, chunks in pending for chunk in chunks]
-        vectors = encode(texts, batch_size=settings.embed_batch_size)
+        texts = [index_text(source.text, chunk) for source, _, _, chunks in pending for chunk in chunks]
+        # In steps (with or without a progress bar, so that the vectors are the same either way),
+        # so that a bar moves during the thousands of chunks of a large source. Longest first, as
+        # sentence-transformers orders one call: a batch then pads its texts to nearly the same
+        # length. Steps in source order padded each batch to its longest text and made the
+        # embedding 25% slower than the same texts in one call (benchmarks/bench_build.py).
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        parts = []
+        for start in range(0, len(texts), EMBED_PROGRESS_STEP):
+            parts.append(models.encode([texts[i] for i in order[start : start + EMBED_PROGRESS_STEP]]))
+            if progress:
+                progress("embedded", embedded + min(start + EMBED_PROGRESS_STEP, len(texts)), -1)
+        vectors = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32) if parts else models.encode([])
+        if parts:
+            vectors[order] = np.concatenate(parts)
         offset = 0
-        for source, analysis, chunks in pending:
+        for source, first, analysis, chunks in pending:
             part = slice(offset, offset + len(chunks))
             offset += len(chunks)
             numbers = [" ".join(number_tokens(text)) for text in texts[part]]
-            store_mod.insert_source(db, source, analysis, chunks, vectors[part], texts[part], numbers)
+            if first:
+                store_mod.insert_source(db, source, analysis, chunks, vectors[part], texts[part], numbers)
+            else:
+                store_mod.insert_parts(db, source.name, analysis, chunks, vectors[part], texts[part], numbers)
         embedded += len(texts)
         pending.clear()
-        if progress:
-            progress("embedded", embedded, -1)
+        fault_point("embedded")
 
     buffered = 0
-    for done, (source, analysis) in enumerate(analyse_sources(sources), start=1):
-        chunks = chunk_source(source.name, source.text, analysis.sentences, count_word_pieces, settings.chunking)
-        pending.append((source, analysis, chunks))
+    chunked = 0
+    done = 0
+    if progress:  # at once: loading the spaCy model takes seconds before the first source is done
+        progress("analysed", 0, len(sources))
+    for source, offset, last, analysis in _analysed_pieces(sources, models.analyse):
+        chunks = chunk_source(source.name, source.text, analysis.sentences, models.count_tokens, settings.chunking)
+        pending.append((source, offset == 0, analysis, chunks))
         buffered += len(chunks)
+        chunked += len(chunks)
+        done += last
         if progress:
+            progress("chunked", chunked, -1)
             progress("analysed", done, len(sources))
-        if buffered >= 256:
+        fault_point("analysed")
+        if buffered >= EMBED_FLUSH_CHUNKS:
             flush()
             buffered = 0
     if pending:
         flush()
     return embedded
+
+
+def _analysed_pieces(sources: list[Source], analyse: Callable[[list[Source]], Iterable[tuple[Source, Analysis]]]) -> Iterator[tuple[Source, int, bool, Analysis]]:
+    """(source, offset, last piece?, analysis) for every piece of every source, in order.
+
+    A source of at most PIECE_CHARS characters is one piece, analysed whole. A longer one is cut
+    at line ends into pieces of about PIECE_CHARS, analysed one after another, so that memory holds
+    one piece's spaCy documents rather than a 100 MB file's (spaCy keeps a tensor row per token).
+    The analysis of a piece has its offsets moved into the whole source. Pieces of several small
+    sources go to the analyser together, which keeps its batching.
+    """
+    from .nlp import split_blocks
+
+    group: list[tuple[Source, int, bool, Source]] = []
+    size = 0
+
+    def run() -> Iterator[tuple[Source, int, bool, Analysis]]:
+        analysed = analyse([piece for *_, piece in group])
+        for (source, offset, last, _), (_, analysis) in zip(group, analysed, strict=True):
+            yield source, offset, last, _shifted(analysis, offset)
+        group.clear()
+
+    for source in sources:
+        cuts = split_blocks(source.text, PIECE_CHARS) if len(source.text) > PIECE_CHARS else [(0, source.text)]
+        for offset, text in cuts:
+            if group and size + len(text) > PIECE_CHARS:  # at most PIECE_CHARS in the analyser at once
+                yield from run()
+                size = 0
+            whole = offset == 0 and len(text) == len(source.text)
+            group.append((source, offset, offset + len(text) == len(source.text), source if whole else replace(source, text=text)))
+            size += len(text)
+    if group:
+        yield from run()
+
+
+def _shifted(analysis: Analysis, offset: int) -> Analysis:
+    """The analysis of a piece of a source with its offsets moved by `offset`, into the whole source."""
+    if offset == 0:
+        return analysis
+
+    def move(spans):
+        return [replace(span, start=span.start + offset, end=span.end + offset) for span in spans]
+
+    return replace(analysis, sentences=move(analysis.sentences), entities=move(analysis.entities), figures=move(analysis.figures), phrases=move(analysis.phrases))
 
 
 # ---------------------------------------------------------------- add, remove, status
@@ -222,76 +377,143 @@ class AddReport:
     build: BuildReport | None = None
 
 
-def _files_to_add(path: Path) -> Iterator[tuple[Path, str]]:
-    """(file, name in the corpus) for a file or every supported file of a folder, recursively."""
+def _files_to_add(path: Path, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> Iterator[tuple[Path, str]]:
+    """(file, name in the corpus) for a file, or for every supported file of a folder, recursively,
+    that passes the include/exclude globs (which filter folders only: a file named is always taken)."""
     if path.is_dir():
         base = path.resolve()
         for found in discover(base):
-            yield found, f"{base.name}/{found.relative_to(base).as_posix()}"
+            relative = found.relative_to(base).as_posix()
+            if matches_globs(relative, include, exclude):
+                yield found, f"{base.name}/{relative}"
     else:
         yield path, path.name
 
 
-def add(settings: Settings, paths: list[Path], progress: Progress | None = None) -> AddReport:
-    """Copy files or folders into the corpus folder and index them; bad files are reported and skipped."""
+def add(
+    settings: Settings,
+    paths: Sequence[str | Path],
+    progress: Progress | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+) -> AddReport:
+    """Copy files, folders and web pages into the corpus folder and index them; bad ones are reported and skipped.
+
+    Args:
+        paths: files; folders, searched recursively; http(s) URLs, fetched into web/<host>/ (a URL
+            added again replaces its page when the page has changed).
+        include, exclude: glob patterns for the files of folders, see `sources.matches_globs`.
+
+    Raises BadInputError when nothing could be added and something was wrong.
+    """
+    from .fetch import is_url
+
     report = AddReport()
     corpus = settings.corpus_dir
     corpus.mkdir(parents=True, exist_ok=True)
     existing = {s.content_hash: s.name for s in load_corpus(corpus).sources}
-    for path in paths:
+    for item in paths:
+        if isinstance(item, str) and is_url(item):
+            _add_url(item, corpus, existing, report)
+            continue
+        path = Path(item)
         if not path.exists():
             report.errors.append(f"{path}: no such file or folder")
             continue
-        for file, name in _files_to_add(path):
-            if file.suffix.lower() not in SUPPORTED_SUFFIXES:
-                report.errors.append(f"{file}: unsupported file type {file.suffix or '(none)'}; use one of {', '.join(sorted(SUPPORTED_SUFFIXES))}")
-                continue
-            try:
-                sources = read_file(file, name)
-            except RegionQAError as error:
-                report.errors.append(str(error).replace(name, str(file), 1))
-                continue
-            target = corpus / name
-            same = [existing[s.content_hash] for s in sources if s.content_hash in existing]
-            if target.exists() and target.read_bytes() == file.read_bytes():
-                report.skipped.append(f"{name} is already in the corpus")
-                continue
-            if target.exists():
-                report.errors.append(f"{file}: a different {name} is already in the corpus; rename the file or remove the old one first")
-                continue
-            if same and len(same) == len(sources):
-                report.skipped.append(f"{file} has the same text as {same[0]}, already indexed")
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_name(f".{target.name}.part")
-            shutil.copyfile(file, temporary)
-            temporary.replace(target)
-            existing.update({s.content_hash: s.name for s in sources})
-            report.copied.append(name)
+        found = False
+        for file, name in _files_to_add(path, include, exclude):
+            found = True
+            _add_file(file, name, str(file), corpus, existing, report)
+        if not found:
+            patterns = " with --include/--exclude as given" if include or exclude else ""
+            report.errors.append(f"{path}: no file to add{patterns}; regionqa reads {', '.join(sorted(SUPPORTED_SUFFIXES))}")
     if not report.copied and report.errors:
         raise BadInputError("nothing was added: " + "; ".join(report.errors))
     report.build = build(settings, progress=progress)
     return report
 
 
+def _add_url(url: str, corpus: Path, existing: dict[str, str], report: AddReport) -> None:
+    """Fetch a URL and add it like a file, under its web/<host>/ name; failures go to the report."""
+    import tempfile
+
+    from .fetch import download
+
+    try:
+        page = download(url)
+    except RegionQAError as error:
+        report.errors.append(str(error))
+        return
+    with tempfile.TemporaryDirectory(prefix="regionqa-") as folder:
+        file = Path(folder) / Path(page.name).name
+        file.write_bytes(page.data)
+        _add_file(file, page.name, url, corpus, existing, report, replace=True)
+
+
+def _add_file(file: Path, name: str, label: str, corpus: Path, existing: dict[str, str], report: AddReport, replace: bool = False) -> None:
+    """Copy one readable file into the corpus as `name`, unless it or its text is there already.
+
+    `label` names the file in messages (its path, or its URL); `replace` lets a changed file take
+    the place of an older one of the same name (a web page fetched again).
+    """
+    if file.suffix.lower() not in SUPPORTED_SUFFIXES:
+        report.errors.append(f"{label}: unsupported file type {file.suffix or '(none)'}; use one of {', '.join(sorted(SUPPORTED_SUFFIXES))}")
+        return
+    try:
+        sources = read_file(file, name)
+    except RegionQAError as error:
+        report.errors.append(str(error).replace(name, label, 1))
+        return
+    target = corpus / name
+    if target.exists() and target.read_bytes() == file.read_bytes():
+        report.skipped.append(f"{name} is already in the corpus")
+        return
+    if target.exists() and not replace:
+        report.errors.append(f"{label}: a different {name} is already in the corpus; rename the file or remove the old one first")
+        return
+    same = [existing[s.content_hash] for s in sources if s.content_hash in existing]
+    if same and len(same) == len(sources):
+        report.skipped.append(f"{label} has the same text as {same[0]}, already indexed")
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.part")
+    shutil.copyfile(file, temporary)
+    temporary.replace(target)
+    existing.update({s.content_hash: s.name for s in sources})
+    report.copied.append(name)
+
+
 def corpus_path(settings: Settings, name: str) -> Path:
-    """The corpus file of a source name, refusing names that would leave the corpus folder."""
+    """The corpus file of a source name, refusing names that would leave the corpus folder.
+
+    Absolute names and `..` are refused, and so is a folder that a symlink leads out of the corpus.
+    The last part is not resolved: for a symlink in the corpus this is the link (which `remove`
+    deletes), never the file it points to.
+    """
     corpus = settings.corpus_dir.resolve()
-    path = (corpus / file_part(name)).resolve()
-    if not name or Path(file_part(name)).is_absolute() or not path.is_relative_to(corpus) or path == corpus:
+    relative = Path(file_part(name))
+    path = corpus / relative
+    if not name or "\x00" in name or not relative.parts or relative.is_absolute() or ".." in relative.parts or not path.parent.resolve().is_relative_to(corpus):
         raise BadInputError(f"{name!r} is not a source name; names are paths inside {settings.corpus_dir} as listed by: regionqa index status")
     return path
 
 
 def remove(settings: Settings, name: str, progress: Progress | None = None) -> BuildReport:
-    """Delete a source file from the corpus folder and drop everything derived from it from the index."""
+    """Delete a source file from the corpus folder and drop everything derived from it from the index.
+
+    The build lock is taken before the file is deleted: while another build runs, nothing changes.
+    """
     path = corpus_path(settings, name)
-    if RECORD_SEPARATOR in name:
+    if file_part(name) != name:
         raise BadInputError(f"{name!r} is one record of {file_part(name)}; remove the whole file ({file_part(name)}) or edit it and run: regionqa index build")
-    if not path.is_file():
+    if not (path.is_file() or path.is_symlink()):
         raise BadInputError(f"{name!r} is not in the corpus; see the indexed sources with: regionqa index status")
-    path.unlink()
-    return build(settings, progress=progress)
+    lock = _lock(settings.index_dir)
+    try:
+        path.unlink()
+        return build(settings, progress=progress)
+    finally:
+        lock.release()
 
 
 @dataclass
@@ -322,8 +544,10 @@ def status(settings: Settings) -> Status:
         problem = str(error)
     indexed = {name: digest for name, digest, _ in rows}
     on_disk = {s.name: s.content_hash for s in load_corpus(settings.corpus_dir).sources} if settings.corpus_dir.is_dir() else {}
+    indexed_texts = set(indexed.values())
     stale = {
-        "added": sorted(on_disk.keys() - indexed.keys()),
+        # A copy of an indexed text under another name is a duplicate a build skips, not news.
+        "added": sorted(n for n in on_disk.keys() - indexed.keys() if on_disk[n] not in indexed_texts),
         "changed": sorted(n for n in on_disk.keys() & indexed.keys() if on_disk[n] != indexed[n]),
         "removed": sorted(indexed.keys() - on_disk.keys()),
     }
@@ -388,15 +612,21 @@ class Engine:
         answer, facts, message = answer_question(self.store, question, hits, encode)
         t3 = time.perf_counter()
         timings.update(encode=t1 - t0, retrieve=t2 - t1, answer=t3 - t2)
-        return Result(question=question, answer=answer, passages=hits[:top_k], facts=facts, message=message, timings=timings)
+        # Citations a person can follow: "p. 3" in a PDF, "line 11" in a text.
+        passages = [replace(h, location=self.store.location(h.chunk.source, h.chunk.start, h.chunk.end)) for h in hits[:top_k]]
+        if answer is not None:
+            answer = replace(answer, location=self.store.location(answer.source, answer.start))
+        return Result(question=question, answer=answer, passages=passages, facts=facts, message=message, timings=timings)
 
 
-def open_engine(settings: Settings, build_if_missing: bool = False, notify: Callable[[str], None] | None = None) -> Engine:
-    """Open the index for questions, building it first when there is none and that is wanted."""
+def open_engine(
+    settings: Settings, build_if_missing: bool = False, notify: Callable[[str], None] | None = None, progress: Progress | None = None
+) -> Engine:
+    """Open the index for questions, building it first (reporting to `progress`) when there is none and that is wanted."""
     if build_if_missing and store_mod.current_generation(settings.index_dir) is None:
         if notify:
             notify(f"no index in {settings.index_dir} yet: building it from {settings.corpus_dir} (once)…")
-        build(settings)
+        build(settings, progress=progress)
     return Engine(settings)
 
 
@@ -421,6 +651,16 @@ def list_entities(engine: Engine, label: str | None = None, source: str | None =
         grouped.setdefault((text, entity_label), []).append(source_name)
     rows = [EntityCount(text, lab, len(names), sorted(set(names))) for (text, lab), names in grouped.items()]
     return sorted(rows, key=lambda r: (-r.count, r.label, r.text))
+
+
+def entity_graph(engine: Engine, label: str | None = None, source: str | None = None):
+    """The co-occurrence network (a networkx Graph) of the entities `list_entities` lists with the
+    same filters: linked when they share a sentence, weighted by how many they share."""
+    from .graph import cooccurrence_graph
+
+    mentions = engine.store.all_entities(label, source)
+    sentences = {name: [(s.start, s.end) for s in engine.store.sentences(name, 0, 2**62)] for name in sorted({m[2] for m in mentions})}
+    return cooccurrence_graph(mentions, sentences)
 
 
 def list_facts(engine: Engine, label: str | None = None, source: str | None = None) -> list[Fact]:

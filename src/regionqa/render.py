@@ -7,6 +7,8 @@ is not a terminal and honours NO_COLOR.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
@@ -15,6 +17,7 @@ from .models import Answer, Fact, Hit, Result
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from .doctor import Check
     from .evaluate import QAReport
     from .pipeline import BuildReport, EntityCount, Status
 
@@ -44,6 +47,7 @@ def answer_json(answer: Answer | None) -> dict | None:
     return {
         "text": answer.text, "score": answer.score, "source": answer.source, "start": answer.start,
         "end": answer.end, "sentence": answer.sentence, "label": answer.label,
+        "location": answer.location or _offset_only(answer.source, answer.start),
     }  # fmt: skip
 
 
@@ -51,7 +55,7 @@ def passage_json(hit: Hit) -> dict:
     c = hit.chunk
     return {
         "rank": hit.rank, "score": round(hit.score, 6), "source": c.source, "chunk_id": c.id,
-        "start": c.start, "end": c.end, "text": c.text,
+        "start": c.start, "end": c.end, "text": c.text, "location": hit.location or _offset_only(c.source, c.start),
     }  # fmt: skip
 
 
@@ -80,77 +84,168 @@ def entity_json(row: EntityCount) -> dict:
 # ---------------------------------------------------------------- human output
 
 
-def _location(source_text: str | None, start: int) -> str:
-    """"line N" for a citation a person can follow."""
-    if source_text is None:
-        return f"char {start}"
-    return f"line {source_text.count(chr(10), 0, start) + 1}"
+def _offset_only(source: str, start: int, end: int | None = None) -> str:
+    """A location without the index at hand to tell the page or line: the character offset."""
+    return f"char {start}"
 
 
-def print_result(result: Result, console: Console, source_text=lambda name: None) -> None:
+def print_result(result: Result, console: Console, location: Callable[..., str] = _offset_only) -> None:
     from rich.table import Table
     from rich.text import Text
 
     answer = result.answer
     if answer is not None:
-        console.print(Text.assemble(("Answer: ", "bold"), (answer.text, "bold green"), f"   (confidence {answer.score:.2f})"))
+        console.print(Text.assemble(("Answer: ", "bold"), (answer.text, "bold green"), (f"   (confidence {answer.score:.2f})", "dim")))
         sentence = Text(answer.sentence)
         offset = answer.start - answer.sentence_start
-        sentence.stylize("bold green underline", offset, offset + len(answer.text))
-        console.print(Text("  “") + sentence + Text("”"))
-        console.print(f"  — {answer.source}, {_location(source_text(answer.source), answer.start)}, chars {answer.start}–{answer.end}", style="dim")
+        sentence.stylize(ANSWER_STYLE, offset, offset + len(answer.text))
+        _print_indented(console, Text("“") + sentence + Text("”"), 2)
+        console.print(f"  — {answer.source}, {location(answer.source, answer.start)}, chars {answer.start}–{answer.end}", style="dim", markup=False)
     else:
         console.print(Text.assemble(("No answer: ", "bold yellow"), result.message or "the corpus does not say"))
     console.print()
     console.print("Passages", style="bold")
     for hit in result.passages:
         c = hit.chunk
-        where = f"{c.source}, {_location(source_text(c.source), c.start)}, chars {c.start}–{c.end}"
+        where = f"{c.source}, {location(c.source, c.start, c.end)}, chars {c.start}–{c.end}"
+        if hit.rank > 1:
+            console.print()
         console.print(Text.assemble((f"[{hit.rank}] ", "bold"), (where, "cyan"), (f"  score {hit.score:.3f}", "dim")))
-        console.print(f"    {c.text}")
+        passage = Text(c.text)
+        if answer is not None and answer.source == c.source and c.start <= answer.start and answer.end <= c.end:
+            passage.stylize(ANSWER_STYLE, answer.start - c.start, answer.end - c.start)
+        _print_indented(console, passage, 4)
     if result.facts:
         console.print()
-        table = Table(title="Facts", title_justify="left", title_style="bold")
-        for column in ("fact", "label", "value", "source"):
-            table.add_column(column)
+        table = Table(title="Facts", title_justify="left", title_style="bold", box=_box("SIMPLE_HEAD"), show_edge=False)
+        for column in ("fact", "label", "value", "where"):
+            table.add_column(column, justify="right" if column == "value" else "left")
         for fact in result.facts:
-            table.add_row(fact.text, fact.label, format_value(fact), f"{fact.source}:{fact.start}")
+            table.add_row(Text(fact.text), fact.label, format_value(fact), Text(f"{fact.source}, {location(fact.source, fact.start)}"))
         console.print(table)
 
 
+ANSWER_STYLE = "bold green underline"
+
+
+def _box(name: str):
+    from rich import box
+
+    return getattr(box, name)
+
+
+def _print_indented(console: Console, text, indent: int) -> None:
+    """Text with every line indented: wrapped to the width on a terminal; piped, each line is kept
+    whole (no breaks inserted into the document's text, so that grep finds it)."""
+    from rich.padding import Padding
+    from rich.text import Text
+
+    if console.is_terminal:
+        console.print(Padding(text, (0, 0, 0, indent)), soft_wrap=False)
+    else:
+        for line in text.split("\n", allow_blank=True):
+            console.print(Text(" " * indent) + line)
+
+
 def format_value(fact: Fact) -> str:
+    """A fact's normalised value for people: "15,000,000 – 25,000,000 t", "17.2 %" (JSON keeps 0.172)."""
     if fact.value is None:
         return ""
+    scale, unit = (100, "%") if fact.unit == "fraction" else (1, fact.unit)
 
     def one(v: float) -> str:
-        if fact.unit == "fraction":
-            return f"{v:.4g}"
-        return f"{v:,.10g}"
+        v *= scale
+        # Whole numbers in full ("450,000,000,000", not "4.5e+11"); others to 6 significant digits.
+        return f"{v:,.0f}" if v == round(v) and abs(v) < 1e18 else f"{v:,.6g}"
 
     text = one(fact.value) if fact.value_max is None else f"{one(fact.value)} – {one(fact.value_max)}"
-    return f"{text} {fact.unit}" if fact.unit else text
+    return f"{text} {unit}" if unit else text
+
+
+BAR_WIDTH = 30  # cells of the longest bar in `entities`
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+LABEL_STYLES = {"PERSON": "magenta", "ORG": "cyan", "NORP": "yellow", "GPE": "green", "LOC": "green", "FAC": "green"}
+
+
+def bar(count: int, largest: int, width: int = BAR_WIDTH) -> str:
+    """A horizontal bar of `count` scaled so that `largest` fills `width` cells, in eighths of a cell;
+    never empty for a positive count."""
+    if count <= 0 or largest <= 0:
+        return ""
+    eighths = max(1, round(8 * width * count / largest))
+    return "█" * (eighths // 8) + _EIGHTHS[eighths % 8].strip()
 
 
 def print_entities(rows: list[EntityCount], console: Console) -> None:
+    """The entities as a bar chart of their counts, most frequent first."""
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table()
-    for column in ("entity", "label", "count", "sources"):
-        table.add_column(column, justify="right" if column == "count" else "left")
+    sources = sorted({name for row in rows for name in row.sources})
+    if not rows:
+        console.print("no entities (check --label and --source)", style="yellow")
+        return
+    title = f"{len(rows):,} entities in {', '.join(sources) if len(sources) == 1 else f'{len(sources):,} sources'}"
+    table = Table(title=title, title_justify="left", title_style="bold", box=_box("SIMPLE_HEAD"), show_edge=False)
+    table.add_column("entity", max_width=40, overflow="fold")
+    table.add_column("label")
+    table.add_column("count", justify="right")
+    table.add_column("", no_wrap=True)
+    if len(sources) > 1:
+        table.add_column("sources", overflow="fold")
+    largest = max(row.count for row in rows)
     for row in rows:
-        table.add_row(row.text, row.label, str(row.count), ", ".join(row.sources))
+        # Text, not str: a "[" in a document must not be read as Rich markup.
+        cells = [Text(row.text), row.label, str(row.count), Text(bar(row.count, largest), style=LABEL_STYLES.get(row.label, "blue"))]
+        table.add_row(*cells, *([Text(", ".join(row.sources))] if len(sources) > 1 else []))
     console.print(table)
 
 
-def print_facts(facts: list[Fact], console: Console) -> None:
+def print_facts(facts: list[Fact], console: Console, location: Callable[..., str] = _offset_only) -> None:
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table()
-    for column in ("figure", "label", "value", "source", "sentence"):
-        table.add_column(column, overflow="fold")
+    if not facts:
+        console.print("no facts (check --label and --source)", style="yellow")
+        return
+    sources = sorted({fact.source for fact in facts})
+    one_source = len(sources) == 1  # then named once, in the title, and each row says only where in it
+    title = f"{len(facts):,} facts in {sources[0] if one_source else f'{len(sources):,} sources'}"
+    table = Table(title=title, title_justify="left", title_style="bold", box=_box("SIMPLE_HEAD"), show_edge=False)
+    table.add_column("figure", overflow="fold", max_width=30)
+    table.add_column("label")
+    table.add_column("value", justify="right", overflow="fold", max_width=30)
+    table.add_column("where", overflow="fold", no_wrap=one_source, max_width=None if one_source else 30)
+    table.add_column("sentence", overflow="fold", ratio=1)
     for fact in facts:
-        table.add_row(fact.text, fact.label, format_value(fact), f"{fact.source}:{fact.start}-{fact.end}", fact.sentence)
+        where = location(fact.source, fact.start) if one_source else f"{fact.source}, {location(fact.source, fact.start)}"
+        table.add_row(Text(fact.text), fact.label, format_value(fact), Text(where), Text(fact.sentence))
     console.print(table)
+
+
+ENTITY_CSV_COLUMNS = ("text", "label", "count", "sources")
+FACT_CSV_COLUMNS = ("text", "label", "value", "value_max", "unit", "source", "start", "end", "sentence")
+
+
+def _csv(columns: tuple[str, ...], rows: list[dict]) -> str:
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def entities_csv(rows: list[EntityCount]) -> str:
+    """CSV with a header; a row's sources are joined with "; "."""
+    return _csv(ENTITY_CSV_COLUMNS, [{**entity_json(row), "sources": "; ".join(row.sources)} for row in rows])
+
+
+def facts_csv(facts: list[Fact]) -> str:
+    """CSV with a header, the columns of `facts --json`; an empty cell for a null."""
+    return _csv(FACT_CSV_COLUMNS, [fact_json(fact) for fact in facts])
 
 
 def print_build(report: BuildReport, console: Console) -> None:
@@ -160,24 +255,49 @@ def print_build(report: BuildReport, console: Console) -> None:
         f"{report.chunks_total} in the index ({report.seconds:.1f} s)"
     )
     for line in report.duplicates:
-        console.print(f"note: {line}", style="yellow")
+        console.print(f"note: {line}", style="yellow", markup=False)  # messages carry file names: "[x]" is not markup
     for line in report.errors:
-        console.print(f"skipped: {line}", style="yellow")
+        console.print(f"skipped: {line}", style="yellow", markup=False)
+
+
+CHECK_STYLES = {"OK": "green", "WARN": "yellow", "FAIL": "bold red"}
+
+
+def print_checks(checks: list[Check], console: Console) -> None:
+    """`regionqa doctor`: a table of checks, then the command that fixes each problem."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=_box("SIMPLE_HEAD"), show_edge=False)
+    table.add_column("check", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("detail", overflow="fold")
+    for check in checks:
+        table.add_row(check.name, Text(check.status, style=CHECK_STYLES[check.status]), Text(check.detail))
+    console.print(table)
+    problems = [check for check in checks if check.status != "OK"]
+    if not problems:
+        console.print("all checks passed", style="green")
+        return
+    console.print()
+    console.print("To fix:", style="bold")
+    for check in problems:
+        console.print(Text.assemble("  ", (check.status, CHECK_STYLES[check.status]), f" {check.name}: ", (check.fix or "see the detail above", "bold")))
 
 
 def print_status(status: Status, console: Console) -> None:
     if status.problem:
-        console.print(f"problem: {status.problem}", style="red")
-    if status.generation is None:
-        console.print(f"no index in {status.index_dir}; run: regionqa index build")
+        console.print(f"problem: {status.problem}", style="red", markup=False)
+    if status.generation is None and not status.problem:  # a broken index has its own hint
+        console.print(f"no index in {status.index_dir}; run: regionqa index build", markup=False)
     elif status.manifest:
         m = status.manifest
-        console.print(f"index: {status.index_dir}/{status.generation} (built {m['created']}, schema {m['schema_version']})")
+        console.print(f"index: {status.index_dir}/{status.generation} (built {m['created']}, schema {m['schema_version']})", markup=False)
         console.print(f"embedding model: {m['embedding_model']}, {m['dimension']}-d, weights sha256 {m['embedding_sha256'][:12]}…")
         console.print(f"spaCy model: {m['spacy_model']}; chunking: {m['chunking']}")
         console.print(f"{m['sources']} sources, {m['chunks']} chunks")
         for source in status.sources:
-            console.print(f"  {source['name']}  ({source['chunks']} chunks, {source['content_hash'][:12]})")
+            console.print(f"  {source['name']}  ({source['chunks']} chunks, {source['content_hash'][:12]})", markup=False)
     stale = status.stale
     if any(stale.values()):
         console.print(f"stale: {len(stale['added'])} new, {len(stale['changed'])} changed, {len(stale['removed'])} removed in the corpus; run: regionqa index build", style="yellow")
@@ -224,3 +344,89 @@ def print_beir(result: dict, console: Console) -> None:
     )
     built = "reused" if index["reused"] else f"built in {index['build_seconds']:.1f} s ({index['documents_indexed']:,} documents, {index['chunks_embedded']:,} chunks embedded)"
     console.print(f"index: {index['path']} ({index['chunks']:,} chunks), {built}", style="dim")
+
+
+# ---------------------------------------------------------------- progress of index builds
+
+# The stages a build reports through its progress(stage, done, total) callback (see pipeline.Progress).
+PROGRESS_STAGES = {"analysed": ("analysing sources", "sources"), "embedded": ("embedding chunks", "chunks"), "exporting": ("preparing the query encoder", "")}
+
+
+class _BuildProgress:
+    """A pipeline Progress callback drawing one Rich bar per stage: sources analysed, then chunks
+    embedded (its total grows as sources are cut into chunks), with rate, time left and elapsed."""
+
+    def __init__(self, console: Console):
+        from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn
+        from rich.text import Text
+
+        class StatsColumn(ProgressColumn):
+            """done/total, rate, time left and time elapsed; each only once it is known.
+
+            The rate is the average since the stage began, not Rich's recent speed: sources come
+            out of spaCy in bursts, so the recent speed swings between zero and hundreds a second."""
+
+            def render(self, task) -> Text:
+                text = Text()
+                elapsed = (task.finished_time if task.finished else task.elapsed) or 0.0
+                if task.total is not None:
+                    text.append(f"{int(task.completed):,}/{int(task.total):,}", "progress.download")
+                unit = task.fields.get("unit")
+                if unit and task.completed and elapsed >= 1:
+                    rate = task.completed / elapsed
+                    text.append(f"  {rate:,.1f} {unit}/s", "progress.data.speed")
+                    if task.total is not None and not task.finished:
+                        text.append(f"  {_clock((task.total - task.completed) / rate)} left", "progress.remaining")
+                text.append(f"  {_clock(elapsed)} elapsed", "progress.elapsed")
+                return text
+
+        self.progress = Progress(
+            SpinnerColumn(finished_text=Text("✓", style="green")), TextColumn("{task.description:<27}"), BarColumn(bar_width=30), StatsColumn(),
+            console=console, transient=True,
+        )  # fmt: skip
+        self.tasks: dict[str, object] = {}
+        self.chunks = 0  # chunks cut so far: the total of the embedding bar
+        self.started = False
+
+    def _task(self, stage: str, total: float | None):
+        if stage not in self.tasks:
+            description, unit = PROGRESS_STAGES.get(stage, (stage, ""))
+            self.tasks[stage] = self.progress.add_task(description, total=total, unit=unit)
+        return self.tasks[stage]
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.started:  # on the first report: a command that builds nothing draws nothing
+            self.progress.start()
+            self.started = True
+        if stage == "chunked":  # the embedding bar appears (its clock starting) as soon as there is work for it
+            self.chunks = done
+            self.progress.update(self._task("embedded", done), total=done)
+            return
+        if stage == "embedded":
+            self.progress.update(self._task(stage, self.chunks), completed=done, total=max(self.chunks, done))
+        elif stage == "exporting":
+            task = self._task(stage, None)  # no count: a pulsing bar, then done
+            if done:
+                self.progress.update(task, total=1, completed=1)
+        else:
+            self.progress.update(self._task(stage, total if total >= 0 else None), completed=done, total=total if total >= 0 else None)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+@contextmanager
+def build_progress(console: Console, enabled: bool = True) -> Iterator[_BuildProgress | None]:
+    """`with build_progress(console) as progress:` gives a pipeline Progress callback drawing bars
+    on `console` when it is a terminal and `enabled`, else None (the build then reports nothing)."""
+    if not (enabled and console.is_terminal):
+        yield None
+        return
+    display = _BuildProgress(console)
+    try:
+        yield display
+    finally:
+        if display.started:
+            display.progress.stop()  # transient: the bars are erased

@@ -1,16 +1,26 @@
-"""Read source documents from files: .txt, .md, .html/.htm and .jsonl (one {"id","title","text"} a line).
+"""Read source documents from files: .txt, .md, .html/.htm, .pdf, .docx and .jsonl (one {"id","title","text"} a line).
 
 A source's name is its path relative to the corpus folder (POSIX form), plus "#<id>" for
-a JSONL record. Its identity for incremental builds is the sha256 of its text.
+a JSONL record. Its identity for incremental builds is the sha256 of its text (and of its
+page starts, for a PDF). Offsets index the text read here, not the file's bytes: a PDF keeps
+the offset where each page starts, so that a citation can say the page.
+
+Pages fetched from the web are kept under `web/` in the corpus and read with trafilatura,
+which drops navigation and other boilerplate; local HTML files keep all their text.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import logging
 import os
 import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from .errors import SourceError
@@ -18,8 +28,14 @@ from .models import Source
 
 TEXT_SUFFIXES = {".txt", ".md"}
 HTML_SUFFIXES = {".html", ".htm"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | {".jsonl"}
+PDF_SUFFIX = ".pdf"
+DOCX_SUFFIX = ".docx"
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | {".jsonl", PDF_SUFFIX, DOCX_SUFFIX}
 RECORD_SEPARATOR = "#"
+# A source's text is one SQLite value (at most 1e9 bytes), and Latin-1 can double in UTF-8.
+MAX_FILE_BYTES = 400_000_000
+WEB_FOLDER = "web"  # the corpus subfolder of pages fetched from URLs
+PAGE_SEPARATOR = "\n\n"  # between the pages of a PDF: a paragraph break, never inside a sentence
 
 
 @dataclass(frozen=True)
@@ -35,8 +51,12 @@ def content_hash(text: str) -> str:
 
 
 def file_part(source_name: str) -> str:
-    """The corpus file a source comes from: "data.jsonl#a1" -> "data.jsonl"."""
-    return source_name.split(RECORD_SEPARATOR, 1)[0]
+    """The corpus file a source comes from: "data.jsonl#a1" -> "data.jsonl", "notes#2.txt" -> itself.
+
+    Only a JSONL file has records, and a record id has no "#", so a "#" in a file name stays.
+    """
+    head, separator, record = source_name.rpartition(RECORD_SEPARATOR)
+    return head if separator and head.lower().endswith(".jsonl") and "/" not in record else source_name
 
 
 def decode(raw: bytes, label: str) -> str:
@@ -93,23 +113,192 @@ def html_to_text(html: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
+def web_page_to_text(html: str) -> str:
+    """The main text of a web page, without navigation, headers, footers and other boilerplate.
+
+    trafilatura finds the content; a page where it finds none falls back to all of the page's
+    readable text, so that nothing the page says is lost.
+    """
+    import trafilatura
+
+    text = trafilatura.extract(html, output_format="txt", include_comments=False, include_tables=True, favor_recall=True, with_metadata=False)
+    if not text or not text.strip():
+        return html_to_text(html)
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return "\n".join(line for line in lines if line)
+
+
+def is_web_page(name: str) -> bool:
+    """A page fetched from a URL (kept under web/ in the corpus), as opposed to a local HTML file."""
+    return name.startswith(f"{WEB_FOLDER}/") and Path(file_part(name)).suffix.lower() in HTML_SUFFIXES
+
+
+# ---------------------------------------------------------------- PDF
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_BULLET = re.compile(r"^(?:[•◦▪‣·*–—-]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s")
+_SENTENCE_END = re.compile(r"[.!?:;][\"”’')\]]*$")
+
+
+def reflow(page_text: str) -> str:
+    """Join the lines a PDF wraps inside a paragraph, so that a sentence is not cut at every line end.
+
+    A line runs on into the next when it is nearly as wide as the page's text lines (at least 60% of
+    their 90th-percentile width) and does not end a sentence, and the next line is not a list item.
+    Short lines (headings, list items, a paragraph's last line) keep their line end; blank lines stay.
+    """
+    lines = [" ".join(_CONTROL.sub("", line).split()) for line in page_text.splitlines()]
+    widths = sorted(len(line) for line in lines if line)
+    if not widths:
+        return ""
+    wide = 0.6 * widths[round(0.9 * (len(widths) - 1))]
+    blocks: list[str] = []
+    runs_on = False  # whether the last line read continues into the next one
+    for line in lines:
+        if not line:
+            if blocks and blocks[-1]:
+                blocks.append("")
+            runs_on = False
+            continue
+        if runs_on and not _BULLET.match(line):
+            # A word hyphenated at the line end keeps its hyphen: the text stays what the page shows.
+            blocks[-1] += ("" if blocks[-1].endswith("-") else " ") + line
+        else:
+            blocks.append(line)
+        runs_on = len(line) >= wide and not _SENTENCE_END.search(line)
+    return "\n".join(blocks).strip("\n")
+
+
+def join_pages(pages: Sequence[str]) -> tuple[str, tuple[int, ...]]:
+    """One text from the pages' texts, and the offset where each page starts in it."""
+    starts: list[int] = []
+    offset = 0
+    for page in pages:
+        starts.append(offset)
+        offset += len(page) + len(PAGE_SEPARATOR)
+    return PAGE_SEPARATOR.join(pages), tuple(starts)
+
+
+@contextmanager
+def _quiet_pypdf() -> Iterator[None]:
+    """pypdf logs every repair of a damaged file as a warning on stderr; a file that cannot be read
+    is reported as one SourceError instead."""
+    logger = logging.getLogger("pypdf")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def pdf_to_text(raw: bytes, name: str) -> tuple[str, tuple[int, ...]]:
+    """The text of a PDF, page after page, and the offset where each page starts in it.
+
+    Raises SourceError for a password-protected or damaged file. A PDF that only restricts
+    printing or copying (an owner password, with an empty user password) opens as it is.
+    """
+    from pypdf import PdfReader
+    from pypdf.errors import DependencyError, FileNotDecryptedError
+
+    with _quiet_pypdf():
+        try:
+            reader = PdfReader(io.BytesIO(raw))
+            if reader.is_encrypted and not reader.decrypt(""):
+                raise FileNotDecryptedError("a user password is needed")
+            texts: list[str] = []
+            for number, page in enumerate(reader.pages, start=1):
+                try:
+                    texts.append(reflow(page.extract_text() or ""))
+                except (FileNotDecryptedError, DependencyError):
+                    raise
+                except Exception as error:  # a damaged page; pypdf raises many kinds of error
+                    raise SourceError(f"{name}: page {number} cannot be read ({_summary(error)}); re-save or re-export the PDF") from None
+        except SourceError:
+            raise
+        except FileNotDecryptedError:
+            raise SourceError(f"{name}: the PDF is password-protected; save a copy without the password and add that") from None
+        except DependencyError as error:
+            raise SourceError(f"{name}: the PDF's encryption cannot be read ({_summary(error)})") from None
+        except Exception as error:  # a damaged file can fail anywhere in the parser
+            raise SourceError(f"{name}: not a readable PDF ({_summary(error)}); re-save or re-export it") from None
+    return join_pages(texts)
+
+
+def _summary(error: Exception) -> str:
+    """An exception as a short one-line phrase for a message."""
+    text = " ".join(str(error).split())[:120]
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+# ---------------------------------------------------------------- DOCX
+
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # a compound file: an old .doc, or a password-protected .docx
+
+
+def docx_to_text(raw: bytes, name: str) -> str:
+    """The text of a Word document in reading order: each paragraph and each table cell on a line of its own."""
+    if raw.startswith(_OLE_MAGIC):
+        raise SourceError(f"{name}: the file is password-protected or an old Word .doc; save it from Word as .docx without a password")
+    import docx
+    from docx.table import Table
+
+    try:
+        document = docx.Document(io.BytesIO(raw))
+    except Exception as error:  # not a zip, parts missing, bad XML: python-docx raises many kinds of error
+        raise SourceError(f"{name}: not a readable DOCX file ({_summary(error)}); re-save it from Word as .docx") from None
+    lines: list[str] = []
+    seen_cells: set = set()  # a merged cell is listed once per grid column or row it spans; read it once
+
+    def read(container) -> None:
+        for block in container.iter_inner_content():
+            if isinstance(block, Table):
+                for row in block.rows:
+                    for cell in row.cells:
+                        if cell._tc not in seen_cells:
+                            seen_cells.add(cell._tc)
+                            read(cell)
+            else:
+                lines.extend(block.text.splitlines())  # a manual line break starts a new line
+
+    read(document)
+    cleaned = (" ".join(line.split()) for line in lines)
+    return "\n".join(line for line in cleaned if line)
+
+
+# ---------------------------------------------------------------- files
+
+
 def read_file(path: Path, name: str) -> list[Source]:
     """Read one file into its sources; raises SourceError naming the file (and line) when it can't."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise SourceError(f"{name}: unsupported file type {suffix or '(none)'}; use one of {', '.join(sorted(SUPPORTED_SUFFIXES))}")
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise SourceError(f"{name}: the file has {size / 1e6:,.0f} MB; regionqa reads at most {MAX_FILE_BYTES / 1e6:,.0f} MB a file; split it")
         raw = path.read_bytes()
     except OSError as error:
         raise SourceError(f"{name}: cannot read the file ({error.strerror})") from None
-    text = decode(raw, name)
-    if suffix == ".jsonl":
-        return _read_jsonl(text, name)
-    if suffix in HTML_SUFFIXES:
-        text = html_to_text(text)
+    pages: tuple[int, ...] = ()
+    if suffix == PDF_SUFFIX:
+        text, pages = pdf_to_text(raw, name)
+        if not text.strip():
+            raise SourceError(f"{name}: the PDF has no text layer (a scanned document?); run OCR on it first")
+    elif suffix == DOCX_SUFFIX:
+        text = docx_to_text(raw, name)
+    else:
+        text = decode(raw, name)
+        if suffix == ".jsonl":
+            return _read_jsonl(text, name)
+        if suffix in HTML_SUFFIXES:
+            text = web_page_to_text(text) if is_web_page(name) else html_to_text(text)
     if not text.strip():
         raise SourceError(f"{name}: the file has no text; add some or remove it")
-    return [Source(name=name, text=text, content_hash=content_hash(text), title=path.stem)]
+    # The page starts are part of the identity: a new pagination must refresh the stored citations.
+    digest = content_hash(text + "".join(f"\f{start}" for start in pages))
+    return [Source(name=name, text=text, content_hash=digest, title=path.stem, pages=pages)]
 
 
 def _read_jsonl(text: str, name: str) -> list[Source]:
@@ -142,16 +331,34 @@ def _read_jsonl(text: str, name: str) -> list[Source]:
 
 
 def discover(corpus_dir: Path) -> list[Path]:
-    """Every supported file below the corpus folder, sorted; hidden files and symlinked folders are skipped."""
+    """Every supported file below the corpus folder, sorted; hidden files, symlinked folders and
+    the "~$name.docx" lock files Word leaves beside an open document are skipped."""
     found: list[Path] = []
     # followlinks=False: a symlink loop cannot send the walk round for ever.
     for folder, subfolders, files in os.walk(corpus_dir, followlinks=False):
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         for file_name in sorted(files):
             path = Path(folder) / file_name
-            if not file_name.startswith(".") and path.suffix.lower() in SUPPORTED_SUFFIXES:
+            if not file_name.startswith((".", "~$")) and path.suffix.lower() in SUPPORTED_SUFFIXES:
                 found.append(path)
     return found
+
+
+def matches_globs(relative_path: str, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> bool:
+    """Whether a file passes `--include`/`--exclude` globs (fnmatch, ignoring case).
+
+    A pattern is matched against the path inside the folder being added, where `*` also crosses
+    "/" ("*.pdf" takes PDFs at any depth); a pattern without "/" is also matched against the file
+    name alone ("draft*" skips drafts in subfolders too). With no include pattern, every file is in.
+    """
+    path = relative_path.lower()
+    file_name = path.rsplit("/", 1)[-1]
+
+    def hit(pattern: str) -> bool:
+        pattern = pattern.lower()
+        return fnmatchcase(path, pattern) or ("/" not in pattern and fnmatchcase(file_name, pattern))
+
+    return (not include or any(hit(p) for p in include)) and not any(hit(p) for p in exclude)
 
 
 def source_name(path: Path, corpus_dir: Path) -> str:

@@ -8,6 +8,22 @@
 A build writes a whole new generation beside the current one and then switches CURRENT
 with one atomic rename: a build killed at any point leaves the previous index answering.
 Published generations are never modified, so readers open them immutable, without locks.
+
+What is guaranteed (tests/test_faults.py kills builds at each step, tests/test_index_recovery.py
+breaks every part):
+- A build killed at any moment (SIGKILL, power cut) leaves CURRENT naming a complete, checked
+  generation: the previous one, or the new one once the rename is done. What the killed build
+  left (a generation folder, a .CURRENT.* file) is ignored by readers and removed by the next
+  build; the kernel drops the killed build's lock.
+- One build at a time: a second one fails at once (IndexBusyError, exit code 5).
+- A reader opens exactly one generation: CURRENT, then that folder's manifest and files, checked
+  (identity, size, sha256) before use. Builds delete superseded generations but keep the one
+  before the current; a reader that has opened a generation answers from it to the end even after
+  it is deleted (its SQLite file stays open, its vectors are in memory), and a reader whose
+  generation vanished before it could open it opens the new current one (open_store).
+- A missing, cut, altered or mismatched part (manifest, data files, CURRENT) is an
+  IndexStateError (exit code 3) that names `regionqa index build --full`, which rebuilds from
+  the corpus whatever state the index folder is in.
 SQLite holds sources, sentences, chunks (with their vectors), entities, figures and phrases,
 and an FTS5 table for BM25; FAISS ids are the chunk row ids, so the two cannot drift apart.
 """
@@ -16,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import sqlite3
@@ -23,13 +40,14 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from .errors import IndexStateError
-from .models import Analysis, Chunk, Figure, Source, Span
+from .models import Analysis, Chunk, Figure, Source, Span, location_of
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = ".lock"
 MANIFEST_FILE = "manifest.json"
@@ -52,6 +70,7 @@ class Manifest:
     chunks: int = 0
     created: str = ""
     files: dict = field(default_factory=dict)  # name -> {"size", "sha256"}: detects truncation and corruption
+    vector_index: str = "flat"  # FAISS index type (flat, hnsw, ivf); older manifests had only flat
 
     def identity(self) -> dict:
         """The fields that must match between an index and the running code."""
@@ -102,7 +121,13 @@ def m001_create_tables(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = [m001_create_tables]
+def m002_add_pages(db: sqlite3.Connection) -> None:
+    """Where each page of a source starts (a JSON list of offsets; NULL for a source without pages),
+    so that a citation can give the page of a PDF."""
+    db.execute("ALTER TABLE sources ADD COLUMN pages TEXT")
+
+
+MIGRATIONS = [m001_create_tables, m002_add_pages]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -117,15 +142,27 @@ def migrate(db: sqlite3.Connection) -> None:
 # ---------------------------------------------------------------- generations
 
 
+GENERATION_NAME = re.compile(r"gen-[A-Za-z0-9_-]+")
+
+
 def current_generation(index_dir: Path) -> Path | None:
-    """The folder of the generation that answers, or None when no index was built."""
+    """The folder of the generation that answers, or None when no index was built.
+
+    IndexStateError when CURRENT cannot be read or does not name a generation folder of index_dir
+    (garbage, a path, a folder that is gone): such an index is never guessed at.
+    """
+    path = index_dir / CURRENT_FILE
     try:
-        name = (index_dir / CURRENT_FILE).read_text(encoding="utf-8").strip()
+        with path.open("rb") as handle:
+            name = handle.read(4096).decode("utf-8").strip()
     except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not a generation name"
+        raise IndexStateError(f"the index pointer {path} cannot be read ({reason}); {REBUILD_HINT}") from None
     folder = index_dir / name
-    if not name or "/" in name or not folder.is_dir():
-        raise IndexStateError(f"the index in {index_dir} points to a missing generation {name!r}; {REBUILD_HINT}")
+    if not GENERATION_NAME.fullmatch(name) or not folder.is_dir():
+        raise IndexStateError(f"the index in {index_dir} points to a missing generation {name[:80]!r}; {REBUILD_HINT}")
     return folder
 
 
@@ -156,11 +193,13 @@ def publish(index_dir: Path, generation: Path) -> None:
     _fsync_path(index_dir)
 
 
-def remove_stale_generations(index_dir: Path, keep: Iterable[Path]) -> None:
-    """Delete generations other than `keep`: unfinished builds and superseded indexes."""
+def remove_stale_generations(index_dir: Path, keep: Iterable[Path], unfinished_only: bool = False) -> None:
+    """Delete generations other than `keep`: unfinished builds and superseded indexes. With
+    `unfinished_only`, only folders without a manifest (a build killed before it wrote one).
+    Only a build calls this, under the build lock, so no other build is writing any of them."""
     kept = {p.name for p in keep}
     for child in index_dir.glob("gen-*"):
-        if child.is_dir() and child.name not in kept:
+        if child.is_dir() and child.name not in kept and not (unfinished_only and (child / MANIFEST_FILE).exists()):
             shutil.rmtree(child, ignore_errors=True)
     for child in index_dir.glob(f".{CURRENT_FILE}.*"):
         child.unlink(missing_ok=True)
@@ -208,7 +247,18 @@ def insert_source(
     canonical number tokens.
     """
     name = source.name
-    db.execute("INSERT INTO sources VALUES (?, ?, ?, ?)", (name, source.content_hash, source.title, source.text))
+    pages = json.dumps(list(source.pages)) if source.pages else None
+    db.execute("INSERT INTO sources (name, content_hash, title, text, pages) VALUES (?, ?, ?, ?, ?)", (name, source.content_hash, source.title, source.text, pages))
+    insert_parts(db, name, analysis, chunks, vectors, search_texts, numbers)
+
+
+def insert_parts(
+    db: sqlite3.Connection, name: str, analysis: Analysis, chunks: list[Chunk], vectors: np.ndarray, search_texts: list[str], numbers: list[str]
+) -> None:
+    """Store the analysis and embedded chunks of (a piece of) an inserted source; offsets are into its whole text.
+
+    A large source is stored piece by piece: insert_source with the first piece, then this.
+    """
     db.executemany('INSERT INTO sentences (source, start, "end") VALUES (?, ?, ?)', [(name, s.start, s.end) for s in analysis.sentences])
     db.executemany(
         'INSERT INTO entities (source, start, "end", text, label) VALUES (?, ?, ?, ?, ?)',
@@ -224,18 +274,121 @@ def insert_source(
         db.execute("INSERT INTO chunks_fts (rowid, text, numbers) VALUES (?, ?, ?)", (cursor.lastrowid, search_text, number_text))
 
 
-def write_vectors(db: sqlite3.Connection, path: Path, dimension: int) -> int:
-    """Build the FAISS index from the vectors stored in SQLite, ids = chunk row ids; returns the count."""
+# ---------------------------------------------------------------- the vector index
+#
+# Exact search (IndexFlatIP) while it is fast enough, an approximate index beyond: the choice is
+# made by size at every build, recorded in the manifest, and the search-time parameter is set
+# when the Store opens the index. Numbers behind the constants: benchmarks/bench_scale.py and
+# docs/scaling.md.
+
+FLAT = "flat"
+HNSW = "hnsw"
+IVF = "ivf"
+VECTOR_INDEX_TYPES = (FLAT, HNSW, IVF)
+# Exact search costs ~0.1 µs per vector and query on one core of this machine (100k: 10 ms,
+# 1M: 120 ms): past 50k it would take more than a third of the 15 ms a warm /ask may spend.
+FLAT_MAX_VECTORS = 50_000
+# Past it, IVF: at 1M synthetic vectors it built in 163 s against HNSW's 474 s (every build
+# rebuilds this index from SQLite), held 1.48 GB against 1.77 GB, and found the exact top 10
+# (recall@10 1.000 at nprobe 32, 0.7 ms a query) where HNSW (M 32, efConstruction 64) reached
+# 0.92 at efSearch 128 (benchmarks/bench_scale.py; docs/scaling.md).
+APPROXIMATE = IVF
+HNSW_M = 32  # neighbours per node (64 on the bottom layer)
+HNSW_EF_CONSTRUCTION = 64
+HNSW_EF_SEARCH = 128
+IVF_NPROBE = 32  # lists searched of ivf_lists(n): 0.998 at 16, 1.000 at 32 on 1M vectors
+IVF_TRAIN_PER_LIST = 64  # training vectors per inverted list (faiss warns below 39)
+
+
+def vector_index_type(count: int, flat_max: int | None = None) -> str:
+    """The index type for `count` vectors: exact up to `flat_max` (default FLAT_MAX_VECTORS), else APPROXIMATE."""
+    return FLAT if count <= (FLAT_MAX_VECTORS if flat_max is None else flat_max) else APPROXIMATE
+
+
+def ivf_lists(count: int) -> int:
+    """Inverted lists for IVF: about 4 sqrt(n) (faiss' rule of thumb), a power of two, 16 at least."""
+    return max(16, 1 << round(np.log2(max(4 * np.sqrt(max(count, 1)), 1))))
+
+
+def build_vector_index(vectors: np.ndarray, ids: np.ndarray, kind: str, threads: int | None = None):
+    """A FAISS inner-product index of normalised `vectors` whose search returns `ids` (chunk row ids).
+
+    flat: IndexIDMap2(IndexFlatIP), exact. hnsw: IndexIDMap2(IndexHNSWFlat) with HNSW_M and
+    HNSW_EF_CONSTRUCTION. ivf: IndexIVFFlat with ivf_lists(n) lists trained on a sample (its
+    own ids: add_with_ids). `threads` caps FAISS' OpenMP threads for the build.
+    """
     import faiss
 
-    rows = db.execute("SELECT id, vector FROM chunks ORDER BY id").fetchall()
-    ids = np.array([r[0] for r in rows], dtype=np.int64)
-    vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dimension) if rows else np.zeros((0, dimension), np.float32)
-    index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
-    if len(rows):
-        index.add_with_ids(vectors, ids)
-    faiss.write_index(index, str(path))
-    return len(rows)
+    if kind not in VECTOR_INDEX_TYPES:
+        raise ValueError(f"unknown vector index type {kind!r}; use one of {', '.join(VECTOR_INDEX_TYPES)}")
+    dimension = vectors.shape[1]
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    before = faiss.omp_get_max_threads()
+    if threads:
+        faiss.omp_set_num_threads(threads)
+    try:
+        if kind == FLAT or len(vectors) == 0:
+            index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        elif kind == HNSW:
+            inner = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+            index = faiss.IndexIDMap2(inner)
+        else:
+            lists = ivf_lists(len(vectors))
+            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT)
+            sample = min(len(vectors), lists * IVF_TRAIN_PER_LIST)
+            chosen = np.random.default_rng(0).choice(len(vectors), sample, replace=False) if sample < len(vectors) else slice(None)
+            index.cp.niter = 10  # k-means rounds: past ~10 recall barely moves and training time grows linearly
+            index.train(vectors[chosen])
+        if len(vectors):
+            index.add_with_ids(vectors, ids)
+    finally:
+        faiss.omp_set_num_threads(before)
+    set_search_parameters(index, kind if len(vectors) else FLAT)
+    return index
+
+
+def set_search_parameters(index, kind: str) -> None:
+    """efSearch for HNSW, nprobe for IVF (they are not kept in the index file)."""
+    import faiss
+
+    if kind == HNSW:
+        faiss.downcast_index(index.index).hnsw.efSearch = HNSW_EF_SEARCH
+    elif kind == IVF:
+        faiss.extract_index_ivf(index).nprobe = IVF_NPROBE
+
+
+def read_stored_vectors(db: sqlite3.Connection, dimension: int) -> tuple[np.ndarray, np.ndarray]:
+    """(chunk ids, their vectors) in id order, filled in place: one copy of the vectors in memory, not three."""
+    count = db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+    ids = np.empty(count, dtype=np.int64)
+    vectors = np.empty((count, dimension), dtype=np.float32)
+    filled = 0
+    for filled, (chunk_id, blob) in enumerate(db.execute("SELECT id, vector FROM chunks ORDER BY id"), start=1):
+        ids[filled - 1] = chunk_id
+        vectors[filled - 1] = np.frombuffer(blob, dtype=np.float32)
+    if filled != count:
+        raise IndexStateError(f"the chunk table changed while its vectors were read ({filled} of {count})")
+    return ids, vectors
+
+
+class VectorsWritten(NamedTuple):
+    count: int
+    kind: str  # FLAT, HNSW or IVF: recorded in the manifest as `vector_index`
+
+
+def write_vectors(db: sqlite3.Connection, path: Path, dimension: int, flat_max: int | None = None) -> VectorsWritten:
+    """Build the FAISS index from the vectors stored in SQLite, ids = chunk row ids.
+
+    The type follows the size (vector_index_type); returns the count and the type.
+    """
+    import faiss
+
+    ids, vectors = read_stored_vectors(db, dimension)
+    kind = vector_index_type(len(ids), flat_max)
+    faiss.write_index(build_vector_index(vectors, ids, kind), str(path))
+    return VectorsWritten(len(ids), kind)
 
 
 def write_manifest(generation: Path, manifest: Manifest) -> Manifest:
@@ -252,13 +405,23 @@ def write_manifest(generation: Path, manifest: Manifest) -> Manifest:
 
 
 def read_manifest(generation: Path) -> Manifest:
+    """The manifest of a generation; IndexStateError when it is missing, unreadable or malformed."""
+    path = generation / MANIFEST_FILE
     try:
-        data = json.loads((generation / MANIFEST_FILE).read_text(encoding="utf-8"))
-        return Manifest(**data)
+        data = json.loads(path.read_text(encoding="utf-8"))
+        manifest = Manifest(**data)
     except FileNotFoundError:
-        raise IndexStateError(f"the index manifest {generation / MANIFEST_FILE} is missing; {REBUILD_HINT}") from None
-    except (json.JSONDecodeError, TypeError) as error:
-        raise IndexStateError(f"the index manifest {generation / MANIFEST_FILE} is unreadable ({error}); {REBUILD_HINT}") from None
+        raise IndexStateError(f"the index manifest {path} is missing; {REBUILD_HINT}") from None
+    except (OSError, ValueError, TypeError) as error:  # ValueError: bad JSON or UTF-8; TypeError: not an object, unknown keys
+        detail = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise IndexStateError(f"the index manifest {path} is unreadable ({detail}); {REBUILD_HINT}") from None
+    counts_ok = all(type(getattr(manifest, key)) is int for key in ("schema_version", "dimension", "sources", "chunks"))
+    files_ok = isinstance(manifest.files, dict) and all(
+        isinstance(entry, dict) and type(entry.get("size")) is int and isinstance(entry.get("sha256"), str) for entry in manifest.files.values()
+    )
+    if not (counts_ok and files_ok):
+        raise IndexStateError(f"the index manifest {path} is malformed (a count or the file list has the wrong type); {REBUILD_HINT}")
+    return manifest
 
 
 def check_compatible(manifest: Manifest, expected: Manifest) -> None:
@@ -273,12 +436,21 @@ def check_files(generation: Path, manifest: Manifest) -> None:
     """Detect a missing, truncated or altered data file before it can give wrong answers."""
     from .embedding import file_sha256
 
-    for name, expected in manifest.files.items():
+    for name in (DATABASE_FILE, VECTORS_FILE):
         path = generation / name
-        if not path.is_file():
-            raise IndexStateError(f"the index file {path} is missing; {REBUILD_HINT}")
-        if path.stat().st_size != expected["size"] or file_sha256(path) != expected["sha256"]:
+        expected = manifest.files.get(name)
+        if expected is None:
+            raise IndexStateError(f"the index manifest in {generation} does not list {name}; {REBUILD_HINT}")
+        try:
+            intact = path.stat().st_size == expected["size"] and file_sha256(path) == expected["sha256"]
+        except OSError:  # gone, or not readable
+            raise IndexStateError(f"the index file {path} is missing; {REBUILD_HINT}") from None
+        if not intact:
             raise IndexStateError(f"the index file {path} is corrupt (its size or hash changed); {REBUILD_HINT}")
+
+
+TEXT_CACHE_CHARS = 32_000_000  # source texts a Store keeps in memory (characters), then starts again
+FREQUENCY_CACHE_TERMS = 50_000
 
 
 class Store:
@@ -290,22 +462,45 @@ class Store:
         self.generation = generation
         self.manifest = manifest
         self.db = sqlite3.connect(f"file:{generation / DATABASE_FILE}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+        # The generation never changes, so what a question reads again and again can be kept:
+        # answering one question read a source's text ~40 times (sentences, phrases, contexts).
+        self._texts: dict[str, str] = {}
+        self._text_chars = 0
+        self._frequencies: dict[str, int] = {}
         try:
             self.db.execute("SELECT count(*) FROM sources").fetchone()
             self.vectors = faiss.read_index(str(generation / VECTORS_FILE))
         except (sqlite3.DatabaseError, RuntimeError) as error:
             raise IndexStateError(f"the index in {generation} cannot be read ({str(error).splitlines()[0]}); {REBUILD_HINT}") from None
-        if self.vectors.d != manifest.dimension or self.vectors.ntotal != manifest.chunks:
+        if self.vectors.d != manifest.dimension or self.vectors.ntotal != manifest.chunks or manifest.vector_index not in VECTOR_INDEX_TYPES:
             raise IndexStateError(f"the vector file in {generation} does not match its manifest; {REBUILD_HINT}")
+        if self.vectors.ntotal:
+            set_search_parameters(self.vectors, manifest.vector_index)
 
     def close(self) -> None:
         self.db.close()
 
     # -- retrieval
     def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The k chunks nearest one query vector: (chunk id, inner product), best first.
+
+        Runs on the calling thread alone. One query gains nothing from an OpenMP team, and waking
+        one that slept between questions cost 5-7 ms on the loaded 2-core machine (a warm /ask
+        spent 7 ms here instead of 0.4 ms; benchmarks/bench_serve.py), while its idle spinning
+        took the core the answer step needed next. FAISS' thread count is per calling thread, so
+        this does not slow builds or batch searches on other threads.
+        """
         if self.vectors.ntotal == 0:
             return []
-        scores, ids = self.vectors.search(vector.reshape(1, -1).astype(np.float32), min(k, self.vectors.ntotal))
+        import faiss
+
+        query = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
+        before = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            scores, ids = self.vectors.search(query, min(k, self.vectors.ntotal))
+        finally:
+            faiss.omp_set_num_threads(before)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def lexical_search(self, match: str, k: int) -> list[tuple[int, float]]:
@@ -327,8 +522,25 @@ class Store:
         return {r[0]: Chunk(source=r[1], start=r[2], end=r[3], text=r[4], id=r[0]) for r in rows}
 
     def source_text(self, name: str) -> str:
-        row = self.db.execute("SELECT text FROM sources WHERE name = ?", (name,)).fetchone()
-        return row[0] if row else ""
+        text = self._texts.get(name)
+        if text is None:
+            row = self.db.execute("SELECT text FROM sources WHERE name = ?", (name,)).fetchone()
+            text = row[0] if row else ""
+            if self._text_chars + len(text) > TEXT_CACHE_CHARS:
+                self._texts.clear()
+                self._text_chars = 0
+            if len(text) <= TEXT_CACHE_CHARS:
+                self._texts[name] = text
+                self._text_chars += len(text)
+        return text
+
+    def location(self, source: str, start: int, end: int | None = None) -> str:
+        """Where a span of a source is, for a citation: "p. 3" (or "pp. 3–4" up to `end`) in a PDF,
+        "line 11" in a text, where lines count in the text regionqa read (of an HTML page, a DOCX)."""
+        row = self.db.execute("SELECT text, pages FROM sources WHERE name = ?", (source,)).fetchone()
+        if row is None:
+            return f"char {start}"
+        return location_of(row[0], json.loads(row[1]) if row[1] else (), start, end)
 
     def sentences(self, source: str, start: int, end: int) -> list[Span]:
         """Sentences overlapping [start, end) of a source."""
@@ -373,19 +585,46 @@ class Store:
 
     def term_document_frequency(self, term: str) -> int:
         """How many chunks contain a term (after FTS5's stemming): for weighting question words."""
-        row = self.db.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'text : "{term}"',)).fetchone()
-        return int(row[0])
+        count = self._frequencies.get(term)
+        if count is None:
+            row = self.db.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (f'text : "{term}"',)).fetchone()
+            count = int(row[0])
+            if len(self._frequencies) >= FREQUENCY_CACHE_TERMS:
+                self._frequencies.clear()
+            self._frequencies[term] = count
+        return count
 
     def chunk_count(self) -> int:
         return int(self.vectors.ntotal)
 
 
-def open_store(index_dir: Path, expected: Manifest) -> Store:
-    """Open the answering generation after checking its manifest and files."""
-    generation = current_generation(index_dir)
-    if generation is None:
-        raise IndexStateError(f"no index in {index_dir}; run: regionqa index build")
-    manifest = read_manifest(generation)
-    check_compatible(manifest, expected)
-    check_files(generation, manifest)
-    return Store(generation, manifest)
+def open_store(index_dir: Path, expected: Manifest, attempts: int = 3) -> Store:
+    """Open the answering generation after checking its manifest and files.
+
+    Readers take no lock. A build can switch CURRENT and delete the generation a reader picked
+    between its reading CURRENT and opening the files (builds keep the previous generation, so
+    only when two builds publish in that moment): the reader then opens the generation CURRENT
+    names now. Once opened, a Store answers from its generation to the end even if a build deletes
+    it: the SQLite file stays open (on POSIX, unlinking does not close it) and the vectors are in
+    memory. So a reader sees one complete generation or gets an IndexStateError, never a mix.
+    """
+    for attempt in range(1, attempts + 1):
+        generation = current_generation(index_dir)
+        if generation is None:
+            raise IndexStateError(f"no index in {index_dir}; run: regionqa index build")
+        try:
+            manifest = read_manifest(generation)
+            check_compatible(manifest, expected)
+            check_files(generation, manifest)
+            return Store(generation, manifest)
+        except IndexStateError:
+            if attempt == attempts or _still_current(index_dir, generation):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _still_current(index_dir: Path, generation: Path) -> bool:
+    try:
+        return current_generation(index_dir) == generation
+    except IndexStateError:
+        return True

@@ -1,0 +1,321 @@
+"""`regionqa serve`: a local HTTP API over one warm engine, with the same JSON as the CLI.
+
+    POST /ask        {"question": str, "top_k": int = 5}  -> the `ask --json` object
+    GET  /entities   ?label=&source=                      -> the `entities --json` list
+    GET  /facts      ?label=&source=                      -> the `facts --json` list
+    GET  /health                                          -> what is being served
+    GET  /openapi.json, /docs                             -> the OpenAPI description
+
+One `pipeline.Engine` is opened when the app is created and answers every request, so a
+question costs only its own work (about 10 ms on the article), not the imports and model
+loads of a cold `regionqa ask`. FastAPI and uvicorn are imported only here and by the `serve`
+command, so `regionqa --help` does not pay for them.
+
+Errors have one shape, {"error": message}: 400 for a bad question or argument (the CLI's
+message), 422 for a body that is not the documented object, 413 for a body over
+MAX_BODY_BYTES, 503 when the index or a model cannot be used.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from . import __version__, pipeline, render
+from .config import Settings
+from .errors import BadInputError, RegionQAError
+
+DEFAULT_HOST = "127.0.0.1"  # loopback only: the API has no authentication
+DEFAULT_PORT = 8765
+MAX_BODY_BYTES = 64 * 1024  # a question is at most MAX_QUESTION_CHARS (2,000) characters
+WARM_UP_QUESTION = "What is this about?"
+
+
+# ---------------------------------------------------------------- request and response models
+
+
+def _question(value: str) -> str:
+    try:
+        return pipeline.check_question(value)
+    except BadInputError as error:
+        raise ValueError(str(error)) from None
+
+
+def _top_k(value: int) -> int:
+    try:
+        return pipeline.check_top_k(value)
+    except BadInputError as error:
+        raise ValueError(str(error)) from None
+
+
+class AskRequest(BaseModel):
+    """A question; `top_k` passages are returned (as `ask --top-k`)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"question": "How much cargo can the Alat port handle now?", "top_k": 5}]})
+
+    # Checked by the CLI's own functions, so that the API and the CLI refuse with the same words.
+    question: Annotated[str, Field(strict=True, description=f"At most {pipeline.MAX_QUESTION_CHARS:,} characters once whitespace is collapsed."), AfterValidator(_question)]
+    top_k: Annotated[int, Field(strict=True, json_schema_extra={"minimum": 1, "maximum": pipeline.MAX_TOP_K}), AfterValidator(_top_k)] = 5
+
+
+# The response models document the JSON in OpenAPI; responses are built by render.result_json
+# (the `ask --json` object, schemas/ask.schema.json) and sent as they are, not re-validated.
+class AnswerOut(BaseModel):
+    text: str
+    score: float = Field(description="Confidence in [0, 1].")
+    source: str
+    start: int = Field(description="Character offset into the source's text: text == source_text[start:end].")
+    end: int
+    sentence: str = Field(description="The sentence that supports the answer.")
+    label: str = Field(description="The answer's type: PERSON, GPE, MONEY, QUANTITY, ...")
+    location: str = Field(description='Where the span is, for a person to look up: "p. 3" (a PDF page; "pp. 3–4" across pages) or "line 11".')
+
+
+class PassageOut(BaseModel):
+    rank: int
+    score: float
+    source: str
+    chunk_id: int
+    start: int
+    end: int
+    text: str
+    location: str = Field(description='Where the span is, for a person to look up: "p. 3" (a PDF page; "pp. 3–4" across pages) or "line 11".')
+
+
+class FactOut(BaseModel):
+    text: str
+    label: str
+    value: float | None = Field(description="The value, or the low end of a range.")
+    value_max: float | None = Field(description="The high end of a range, else null.")
+    unit: str | None
+    source: str
+    start: int
+    end: int
+    sentence: str
+
+
+class AskResponse(BaseModel):
+    """The `regionqa ask --json` object (schemas/ask.schema.json)."""
+
+    question: str
+    answer: AnswerOut | None
+    message: str | None = Field(description="Why there is no answer, when there is none.")
+    passages: list[PassageOut]
+    facts: list[FactOut]
+
+
+class EntityOut(BaseModel):
+    text: str
+    label: str
+    count: int
+    sources: list[str]
+
+
+class HealthOut(BaseModel):
+    status: str
+    version: str
+    generation: str
+    sources: int
+    chunks: int
+    encoder: str
+
+
+class ErrorOut(BaseModel):
+    error: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "A bad question or argument (the CLI's message)."},
+    413: {"model": ErrorOut, "description": f"The request body is over {MAX_BODY_BYTES:,} bytes."},
+    422: {"model": ErrorOut, "description": "The body is not the documented object."},
+    503: {"model": ErrorOut, "description": "The index or a model cannot be used."},
+}
+
+
+# ---------------------------------------------------------------- the body cap
+
+
+class BodyLimit:
+    """ASGI middleware: refuse a request body over `max_bytes` with 413 before the app reads it.
+
+    A declared Content-Length over the cap is refused at once; a body without one (chunked) is
+    read up to the cap and handed on whole, so a client cannot stream an unbounded body.
+    """
+
+    def __init__(self, app: Callable, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(send)
+            return
+        if scope["method"] in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                await self._refuse(send)
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Callable) -> None:
+        content = render.dumps({"error": f"the request body is larger than {self.max_bytes:,} bytes"}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode()), (b"connection", b"close")]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+
+# ---------------------------------------------------------------- the app
+
+
+def _json(data: object, status_code: int = 200) -> Response:
+    """JSON exactly as the CLI prints it (render.dumps)."""
+    return Response(render.dumps(data), status_code=status_code, media_type="application/json")
+
+
+def _validation_message(error: dict) -> str:
+    """The validator's own message for our checks (the CLI's words), else "field: problem"."""
+    original = (error.get("ctx") or {}).get("error")
+    if error.get("type") == "json_invalid":
+        return f"the request body is not valid JSON ({original or 'cannot be decoded'})"
+    if isinstance(original, ValueError):
+        return str(original)
+    where = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
+    return f"{where}: {error.get('msg', 'invalid')}"
+
+
+def _encoder_name(engine: pipeline.Engine) -> str:
+    from .embedding import OnnxEncoder
+
+    return "onnx" if isinstance(engine.encoder, OnnxEncoder) else "sentence-transformers"
+
+
+def create_app(settings: Settings, engine: pipeline.Engine | None = None) -> FastAPI:
+    """The HTTP API over one engine, opened now (and warmed up) unless one is given.
+
+    Args:
+        settings: where the index is; `Settings()` reads REGIONQA_INDEX_DIR like the CLI.
+        engine: an engine already opened on that index (the CLI's `open_engine`), if any.
+
+    Returns:
+        The FastAPI app; closing it (its lifespan ending) closes the engine.
+
+    Raises:
+        RegionQAError: the index or a model cannot be opened (nothing is served then).
+
+    Example:
+        >>> from fastapi.testclient import TestClient
+        >>> client = TestClient(create_app(Settings()))
+        >>> client.post("/ask", json={"question": "Who is the President of Azerbaijan?"}).json()["answer"]
+    """
+    engine = engine or pipeline.Engine(settings)
+    try:
+        engine.ask(WARM_UP_QUESTION)  # loads the query encoder and the answer modules now, not on the first request
+    except BadInputError:
+        pass
+    # One question at a time: the engine's SQLite connection and encoder cache are shared, and on
+    # two cores concurrent answers would only contend for the same CPU.
+    lock = threading.Lock()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        engine.close()
+
+    app = FastAPI(
+        title="regionqa",
+        version=__version__,
+        description="Answers from your documents, offline, with the passage and character offsets that support every answer. "
+        "The same JSON as `regionqa ask --json`, `entities --json` and `facts --json`.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.state.engine = engine
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(_: Request, error: RequestValidationError) -> Response:
+        problems = error.errors()
+        message = "; ".join(dict.fromkeys(_validation_message(p) for p in problems)) or "the request is not valid"
+        return _json({"error": message}, 422)
+
+    @app.exception_handler(RegionQAError)
+    async def regionqa_error(_: Request, error: RegionQAError) -> Response:
+        return _json({"error": str(error)}, 400 if isinstance(error, BadInputError) else 503)
+
+    @app.post("/ask", response_model=AskResponse, responses=ERRORS, summary="Answer a question")
+    def ask(request: AskRequest) -> Response:
+        """A short answer with its citation (or null and a message), the passages behind it, and the facts that bear on it."""
+        with lock:
+            result = engine.ask(request.question, request.top_k)
+        return _json(render.result_json(result))
+
+    @app.get("/entities", response_model=list[EntityOut], responses=ERRORS, summary="List named entities")
+    def entities(
+        label: Annotated[str | None, Query(description="Only this label, e.g. PERSON, ORG, GPE.", max_length=64)] = None,
+        source: Annotated[str | None, Query(description="Only this source.", max_length=4096)] = None,
+    ) -> Response:
+        """The named entities of the corpus with label, count and sources, most frequent first."""
+        with lock:
+            rows = pipeline.list_entities(engine, label.upper() if label else None, source)
+        return _json([render.entity_json(r) for r in rows])
+
+    @app.get("/facts", response_model=list[FactOut], responses=ERRORS, summary="List figures")
+    def facts(
+        label: Annotated[str | None, Query(description="Only this label: MONEY, QUANTITY, PERCENT, CARDINAL, MULTIPLIER, DATE.", max_length=64)] = None,
+        source: Annotated[str | None, Query(description="Only this source.", max_length=4096)] = None,
+    ) -> Response:
+        """The figures of the corpus (money, quantities, percentages, counts, dates) with normalised values."""
+        with lock:
+            rows = pipeline.list_facts(engine, label.upper() if label else None, source)
+        return _json([render.fact_json(f) for f in rows])
+
+    @app.get("/health", response_model=HealthOut, summary="What is being served")
+    def health() -> Response:
+        """The index generation and size, and which query encoder answers."""
+        manifest = engine.store.manifest
+        return _json({
+            "status": "ok", "version": __version__, "generation": engine.store.generation.name,
+            "sources": manifest.sources, "chunks": manifest.chunks, "encoder": _encoder_name(engine),
+        })  # fmt: skip
+
+    return app
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is a loopback address or name (only those are safe for an API without authentication)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
