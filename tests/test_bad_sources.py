@@ -59,7 +59,10 @@ def bad_files(folder: Path) -> dict[str, list[str]]:
     # Square brackets in names and messages are text, not terminal markup ("[/b]" crashed Rich).
     (folder / "notes[x].txt").write_bytes(b" ")
     (folder / "markup.jsonl").write_text(json.dumps({"id": "[/b]", "text": "Bold."}) + "\n", encoding="utf-8")
+    with (folder / "huge.txt").open("wb") as handle:  # sparse: 401 MB that take no disk space
+        handle.truncate(401_000_000)
     return {
+        "huge.txt": ["401 MB", "at most 400 MB"],
         "notes[x].txt": ["no text"],
         "markup.jsonl": ["line 1", "'[/b]'"],
         "empty.txt": ["no text"],
@@ -280,10 +283,10 @@ def test_a_5_mb_file_is_indexed_piece_by_piece() -> None:
         try:
             assert store.source_text("big.txt") == text
             assert store.db.execute("SELECT count(*) FROM sentences WHERE source = 'big.txt'").fetchone()[0] == lines
-            ids = [row[0] for row in store.db.execute("SELECT id FROM chunks WHERE source = 'big.txt'")]
-            chunks = store.chunks(ids).values()
-            assert all(text[c.start : c.end] == c.text for c in chunks)
-            assert min(c.start for c in chunks) == 0 and max(c.end for c in chunks) == len(text) - 1
+            # What was embedded for each chunk (its context, then its text) ends with the text at its offsets.
+            rows = store.db.execute('SELECT c.start, c."end", f.text FROM chunks c JOIN chunks_fts f ON f.rowid = c.id WHERE c.source = ?', ("big.txt",)).fetchall()
+            assert all(embedded.endswith(text[start:end]) for start, end, embedded in rows)
+            assert min(r[0] for r in rows) == 0 and max(r[1] for r in rows) == len(text) - 1
         finally:
             store.close()
 

@@ -104,7 +104,7 @@ def apply(corpus_dir: Path, corpus: dict[str, str], operation: tuple) -> bool:
     return True
 
 
-@settings(max_examples=15)
+@settings(max_examples=12)
 @given(st.lists(_operation, min_size=1, max_size=10))
 def test_faiss_ids_and_sqlite_rows_never_drift_apart(operations: list[tuple]) -> None:
     with tempfile.TemporaryDirectory() as folder:
