@@ -228,6 +228,38 @@ def test_index_add_names_sources_inside_the_corpus_whatever_the_path(cli: CLI, s
     assert snapshot(tmp_path, skip=(small_copy.index_dir, small_copy.corpus_dir)) == before
 
 
+def test_index_add_of_the_root_folder_is_refused_at_once(cli: CLI, small_copy: Dirs) -> None:
+    """`index add /` would name every file of the machine "/..." (outside the corpus): refused before any walk."""
+    before = snapshot(small_copy.corpus_dir, skip=())
+    result = cli("index", "add", "/", exit_code=2)
+    assert result.stderr.startswith("error: nothing was added: /: the root folder cannot be added") and result.stderr.count("\n") == 1
+    assert snapshot(small_copy.corpus_dir, skip=()) == before
+
+
+@pytest.mark.parametrize("name", ["/etc/evil.txt", "../evil.txt", "sub/../../evil.txt", ""])
+def test_a_copy_never_lands_outside_the_corpus(small_copy: Dirs, tmp_path: Path, name: str) -> None:
+    """The last guard of `index add`: whatever name a folder walk or a URL produced, a file is only
+    ever written inside the corpus folder."""
+    from regionqa import pipeline
+
+    file = tmp_path / "evil.txt"
+    file.write_text("A note that must stay where it is.\n", encoding="utf-8")
+    before = snapshot(tmp_path, skip=(small_copy.index_dir,))
+    report = pipeline.AddReport()
+    pipeline._add_file(file, name, str(file), small_copy.corpus_dir, {}, report)
+    assert report.copied == [] and len(report.errors) == 1 and "is not a source name" in report.errors[0]
+    assert snapshot(tmp_path, skip=(small_copy.index_dir,)) == before
+
+
+def test_removing_the_last_source_is_refused_and_keeps_it(cli: CLI, small_copy: Dirs) -> None:
+    status = cli.json("index", "status")
+    result = cli("index", "remove", SMALL_NAME, exit_code=2)
+    assert result.stderr.startswith(f"error: {SMALL_NAME} is the last readable source") and result.stderr.count("\n") == 1
+    assert "regionqa index add" in result.stderr
+    assert (small_copy.corpus_dir / SMALL_NAME).is_file()
+    assert cli.json("index", "status") == status
+
+
 # ---------------------------------------------------------------- a large file
 
 

@@ -162,6 +162,12 @@ def test_a_second_build_fails_fast_and_a_killed_build_leaves_the_previous_index(
         refused = cli("index", "remove", ARTICLE_NAME, exit_code=5)
         assert "another build is running" in refused.stderr
         assert (index_copy.corpus_dir / ARTICLE_NAME).exists(), "a refused remove deletes nothing"
+        extra = index_copy.corpus_dir.parent / "incoming" / "extra.txt"
+        extra.parent.mkdir()
+        extra.write_text("An extra note about the Misla bridge.\n", encoding="utf-8")
+        refused = cli("index", "add", str(extra), exit_code=5)
+        assert "another build is running" in refused.stderr
+        assert not (index_copy.corpus_dir / "extra.txt").exists(), "a refused add copies nothing into the corpus"
         # Readers take no lock: they see the previous index, whole.
         assert answers(cli) == before and cli.json("index", "status") == status
     finally:
@@ -177,6 +183,24 @@ def test_a_second_build_fails_fast_and_a_killed_build_leaves_the_previous_index(
     assert report["added"] == [PORT_NAME]
     assert generations(index_copy) == {answering, report["generation"]}
     assert cites(answers(cli)[1], PORT_NAME)
+
+
+def test_an_interrupted_build_exits_130_and_leaves_the_previous_index(cli: CLI, index_copy: Dirs) -> None:
+    """Ctrl-C (SIGINT) in the middle of a build: one line, exit 130, the index as it was, no leftovers."""
+    (index_copy.corpus_dir / PORT_NAME).write_text(PORT_TEXT, encoding="utf-8")
+    before, folders, answering = answers(cli), generations(index_copy), current(index_copy)
+    build = regionqa("index", "build", fault="analysed:stop")
+    try:
+        _stopped(build)
+        build.send_signal(signal.SIGINT)  # delivered when it continues
+    finally:
+        build.send_signal(signal.SIGCONT)
+        _, stderr = build.communicate(timeout=120)
+    assert build.returncode == 130, stderr
+    assert stderr == "interrupted; the previous index is unchanged\n"
+    assert current(index_copy) == answering and generations(index_copy) == folders
+    assert answers(cli) == before
+    assert cli.json("index", "build")["added"] == [PORT_NAME]  # the lock was released
 
 
 @pytest.mark.slow

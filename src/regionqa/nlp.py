@@ -1,7 +1,7 @@
 """One spaCy pass per document: sentences, entities, figures and noun phrases, with exact offsets.
 
-The pipeline is en_core_web_sm without the parser and lemmatizer (the cheaper `senter`
-splits sentences), plus rule layers from `rules.json` that correct the model's known slips:
+The pipeline is en_core_web_sm without the parser, lemmatizer and attribute ruler (the cheaper
+`senter` splits sentences), plus rule layers from `rules.json` that correct the model's known slips:
 "15 to 25 million tons" is a QUANTITY, "1.5 times" and "sixfold" are MULTIPLIERs, country
 names are places, upper-case acronyms it misses (EAEU) are organisations.
 spaCy is imported only here and only when a build needs it.
@@ -53,8 +53,9 @@ def figure_patterns() -> list[dict]:
         # "half of this flow", "a third", "two-thirds": shares, like percentages
         {"label": "PERCENT", "pattern": [{"LOWER": {"IN": ["a", "one", "two"]}, "OP": "?"}, {"LOWER": "-", "OP": "?"}, {"LOWER": {"IN": r["fraction_words"]}}]},
     ]
-    for place in r["countries"] + r["cities"]:
-        patterns.append({"label": "GPE", "pattern": [{"ORTH": word} for word in place.split()]})
+    # Phrase patterns (matched on the exact text, ORTH) go to spaCy's PhraseMatcher: ~10x faster
+    # than the same names as token patterns.
+    patterns.extend({"label": "GPE", "pattern": place} for place in r["countries"] + r["cities"])
     return patterns
 
 
@@ -86,7 +87,9 @@ def load_pipeline() -> Language:
     import spacy
 
     try:
-        nlp = spacy.load(SPACY_MODEL, exclude=["parser", "lemmatizer"])
+        # The attribute_ruler only maps fine tags to coarse ones (POS), which nothing here reads:
+        # the noun phrases match fine tags (TAG). Without it, analyses are the same and 10% faster.
+        nlp = spacy.load(SPACY_MODEL, exclude=["parser", "lemmatizer", "attribute_ruler"])
     except OSError:
         from .errors import ModelError
 

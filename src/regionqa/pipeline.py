@@ -259,67 +259,128 @@ def _update(
 
 
 def _index_sources(db, sources: list[Source], settings: Settings, progress: Progress | None, models: BuildModels) -> int:
-    """Analyse, chunk, embed and store sources, embedding in batches across sources."""
-    import numpy as np
+    """Analyse, chunk, embed and store sources, embedding in batches across sources.
 
-    from .chunking import chunk_source, index_text
-    from .search import number_tokens
+    A batch is embedded in a worker thread while this thread analyses the next one: spaCy keeps
+    one core busy and the encoder the rest (torch releases the GIL), so a build takes little more
+    than its embedding alone (issue 4; benchmarks/bench_build.py). At most two batches are in
+    memory, and every SQLite write stays in this thread, in source order.
+    """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
 
-    pending: list[tuple] = []  # (source, first piece?, analysis, chunks)
+    from .chunking import chunk_source
+
+    pending: list[tuple] = []  # (source, first piece?, analysis, chunks) analysed, not yet embedding
+    in_flight: tuple | None = None  # (batch, texts, future vectors) being embedded
     embedded = 0
+    stop = threading.Event()  # set on an error or Ctrl-C: the worker stops at its next step
+
+    def store_in_flight() -> None:
+        nonlocal in_flight, embedded
+        if in_flight is not None:
+            batch, texts, vectors = in_flight
+            in_flight = None
+            _store_batch(db, batch, texts, vectors.result())
+            embedded += len(texts)
+            fault_point("embedded")
 
     def flush() -> None:
-        nonlocal embedded
-        # Each chunk is embedded and searched with its context (heading, list introduction).
-        texts = [index_text(source.text, chunk) for source, _, _, chunks in pending for chunk in chunks]
-        # In steps (with or without a progress bar, so that the vectors are the same either way),
-        # so that a bar moves during the thousands of chunks of a large source. Longest first, as
-        # sentence-transformers orders one call: a batch then pads its texts to nearly the same
-        # length. Steps in source order padded each batch to its longest text and made the
-        # embedding 25% slower than the same texts in one call (benchmarks/bench_build.py).
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        parts = []
-        for start in range(0, len(texts), EMBED_PROGRESS_STEP):
-            parts.append(models.encode([texts[i] for i in order[start : start + EMBED_PROGRESS_STEP]]))
-            if progress:
-                progress("embedded", embedded + min(start + EMBED_PROGRESS_STEP, len(texts)), -1)
-        vectors = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32) if parts else models.encode([])
-        if parts:
-            vectors[order] = np.concatenate(parts)
-        offset = 0
-        for source, first, analysis, chunks in pending:
-            part = slice(offset, offset + len(chunks))
-            offset += len(chunks)
-            numbers = [" ".join(number_tokens(text)) for text in texts[part]]
-            if first:
-                store_mod.insert_source(db, source, analysis, chunks, vectors[part], texts[part], numbers)
-            else:
-                store_mod.insert_parts(db, source.name, analysis, chunks, vectors[part], texts[part], numbers)
-        embedded += len(texts)
+        nonlocal in_flight
+        batch = list(pending)
         pending.clear()
-        fault_point("embedded")
+        texts = _embedded_texts(batch)
+        already = embedded + (len(in_flight[1]) if in_flight else 0)
+        job = executor.submit(_embed, texts, models.encode, progress, already, stop)
+        store_in_flight()
+        in_flight = (batch, texts, job)
 
     buffered = 0
     chunked = 0
     done = 0
+    # Until the first batch is analysed the encoder waits, so that batch is small; the next ones
+    # double up to EMBED_FLUSH_CHUNKS.
+    flush_at = 2 * EMBED_PROGRESS_STEP
     if progress:  # at once: loading the spaCy model takes seconds before the first source is done
         progress("analysed", 0, len(sources))
-    for source, offset, last, analysis in _analysed_pieces(sources, models.analyse):
-        chunks = chunk_source(source.name, source.text, analysis.sentences, models.count_tokens, settings.chunking)
-        pending.append((source, offset == 0, analysis, chunks))
-        buffered += len(chunks)
-        chunked += len(chunks)
-        done += last
-        if progress:
-            progress("chunked", chunked, -1)
-            progress("analysed", done, len(sources))
-        fault_point("analysed")
-        if buffered >= EMBED_FLUSH_CHUNKS:
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="regionqa-embed")
+    try:
+        for source, offset, last, analysis in _analysed_pieces(sources, models.analyse):
+            chunks = chunk_source(source.name, source.text, analysis.sentences, models.count_tokens, settings.chunking)
+            pending.append((source, offset == 0, analysis, chunks))
+            buffered += len(chunks)
+            chunked += len(chunks)
+            done += last
+            if progress:
+                progress("chunked", chunked, -1)
+                progress("analysed", done, len(sources))
+            fault_point("analysed")
+            if buffered >= flush_at:
+                flush()
+                buffered = 0
+                flush_at = min(2 * flush_at, EMBED_FLUSH_CHUNKS)
+        if pending:
             flush()
-            buffered = 0
-    if pending:
-        flush()
+        store_in_flight()
+    except BaseException:
+        stop.set()  # an interrupted build ends within one step, not after the whole batch
+        raise
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
     return embedded
+
+
+class _Stopped(Exception):
+    """The embedding worker was told to stop (the build failed or was interrupted)."""
+
+
+def _embedded_texts(batch: list[tuple]) -> list[str]:
+    """What is embedded (and searched) for each chunk of a batch: the chunk with its context
+    (heading, list introduction)."""
+    from .chunking import index_text
+
+    return [index_text(source.text, chunk) for source, _, _, chunks in batch for chunk in chunks]
+
+
+def _embed(texts: list[str], encode: Callable[[list[str]], np.ndarray], progress: Progress | None, already: int, stop) -> np.ndarray:
+    """The vectors of texts, in order, encoded in steps of EMBED_PROGRESS_STEP.
+
+    In steps (with or without a progress bar, so that the vectors are the same either way), so
+    that a bar moves during the thousands of chunks of a large source and a stopped build ends
+    quickly. Longest first, as sentence-transformers orders one call: a batch then pads its texts
+    to nearly the same length. Steps in source order padded each batch to its longest text and
+    made the embedding 25% slower than the same texts in one call (benchmarks/bench_build.py).
+    """
+    import numpy as np
+
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    parts = []
+    for start in range(0, len(texts), EMBED_PROGRESS_STEP):
+        if stop.is_set():
+            raise _Stopped
+        parts.append(encode([texts[i] for i in order[start : start + EMBED_PROGRESS_STEP]]))
+        if progress:
+            progress("embedded", already + min(start + EMBED_PROGRESS_STEP, len(texts)), -1)
+    if not parts:
+        return encode([])
+    vectors = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+    vectors[order] = np.concatenate(parts)
+    return vectors
+
+
+def _store_batch(db, batch: list[tuple], texts: list[str], vectors: np.ndarray) -> None:
+    """Insert a batch of embedded sources (or pieces of a long source); the build commits once, at its end."""
+    from .search import number_tokens
+
+    offset = 0
+    for source, first, analysis, chunks in batch:
+        part = slice(offset, offset + len(chunks))
+        offset += len(chunks)
+        numbers = [" ".join(number_tokens(text)) for text in texts[part]]
+        if first:
+            store_mod.insert_source(db, source, analysis, chunks, vectors[part], texts[part], numbers)
+        else:
+            store_mod.insert_parts(db, source.name, analysis, chunks, vectors[part], texts[part], numbers)
 
 
 def _analysed_pieces(sources: list[Source], analyse: Callable[[list[Source]], Iterable[tuple[Source, Analysis]]]) -> Iterator[tuple[Source, int, bool, Analysis]]:
@@ -410,26 +471,35 @@ def add(
 
     report = AddReport()
     corpus = settings.corpus_dir
-    corpus.mkdir(parents=True, exist_ok=True)
-    existing = {s.content_hash: s.name for s in load_corpus(corpus).sources}
-    for item in paths:
-        if isinstance(item, str) and is_url(item):
-            _add_url(item, corpus, existing, report)
-            continue
-        path = Path(item)
-        if not path.exists():
-            report.errors.append(f"{path}: no such file or folder")
-            continue
-        found = False
-        for file, name in _files_to_add(path, include, exclude):
-            found = True
-            _add_file(file, name, str(file), corpus, existing, report)
-        if not found:
-            patterns = " with --include/--exclude as given" if include or exclude else ""
-            report.errors.append(f"{path}: no file to add{patterns}; regionqa reads {', '.join(sorted(SUPPORTED_SUFFIXES))}")
-    if not report.copied and report.errors:
-        raise BadInputError("nothing was added: " + "; ".join(report.errors))
-    report.build = build(settings, progress=progress)
+    # Held from the first copy to the end of the build: while another build runs, the corpus
+    # folder does not change under it.
+    lock = _lock(settings.index_dir)
+    try:
+        corpus.mkdir(parents=True, exist_ok=True)
+        existing = {s.content_hash: s.name for s in load_corpus(corpus).sources}
+        for item in paths:
+            if isinstance(item, str) and is_url(item):
+                _add_url(item, corpus, existing, report)
+                continue
+            path = Path(item)
+            if not path.exists():
+                report.errors.append(f"{path}: no such file or folder")
+                continue
+            if path.is_dir() and not path.resolve().name:
+                report.errors.append(f"{path}: the root folder cannot be added; name the folder that holds the documents")
+                continue
+            found = False
+            for file, name in _files_to_add(path, include, exclude):
+                found = True
+                _add_file(file, name, str(file), corpus, existing, report)
+            if not found:
+                patterns = " with --include/--exclude as given" if include or exclude else ""
+                report.errors.append(f"{path}: no file to add{patterns}; regionqa reads {', '.join(sorted(SUPPORTED_SUFFIXES))}")
+        if not report.copied and report.errors:
+            raise BadInputError("nothing was added: " + "; ".join(report.errors))
+        report.build = build(settings, progress=progress)
+    finally:
+        lock.release()
     return report
 
 
@@ -464,7 +534,11 @@ def _add_file(file: Path, name: str, label: str, corpus: Path, existing: dict[st
     except RegionQAError as error:
         report.errors.append(str(error).replace(name, label, 1))
         return
-    target = corpus / name
+    try:
+        target = _corpus_file(corpus, name)
+    except BadInputError as error:
+        report.errors.append(f"{label}: {error}")
+        return
     if target.exists() and target.read_bytes() == file.read_bytes():
         report.skipped.append(f"{name} is already in the corpus")
         return
@@ -484,17 +558,22 @@ def _add_file(file: Path, name: str, label: str, corpus: Path, existing: dict[st
 
 
 def corpus_path(settings: Settings, name: str) -> Path:
-    """The corpus file of a source name, refusing names that would leave the corpus folder.
+    """The corpus file of a source name, refusing names that would leave the corpus folder."""
+    return _corpus_file(settings.corpus_dir, name)
+
+
+def _corpus_file(corpus_dir: Path, name: str) -> Path:
+    """The file of a source name in a corpus folder; BadInputError for a name that would leave it.
 
     Absolute names and `..` are refused, and so is a folder that a symlink leads out of the corpus.
     The last part is not resolved: for a symlink in the corpus this is the link (which `remove`
     deletes), never the file it points to.
     """
-    corpus = settings.corpus_dir.resolve()
+    corpus = corpus_dir.resolve()
     relative = Path(file_part(name))
     path = corpus / relative
     if not name or "\x00" in name or not relative.parts or relative.is_absolute() or ".." in relative.parts or not path.parent.resolve().is_relative_to(corpus):
-        raise BadInputError(f"{name!r} is not a source name; names are paths inside {settings.corpus_dir} as listed by: regionqa index status")
+        raise BadInputError(f"{name!r} is not a source name; names are paths inside {corpus_dir} as listed by: regionqa index status")
     return path
 
 
@@ -510,6 +589,10 @@ def remove(settings: Settings, name: str, progress: Progress | None = None) -> B
         raise BadInputError(f"{name!r} is not in the corpus; see the indexed sources with: regionqa index status")
     lock = _lock(settings.index_dir)
     try:
+        # An index needs a source: removing the last one would delete the file and then fail the
+        # build, leaving an index that still answers from a file no longer in the corpus.
+        if not any(source.name != name and file_part(source.name) != name for source in load_corpus(settings.corpus_dir).sources):
+            raise BadInputError(f"{name} is the last readable source and an index needs one; add another source first: regionqa index add FILE")
         path.unlink()
         return build(settings, progress=progress)
     finally:
