@@ -7,6 +7,7 @@ never a traceback. (Empty, whitespace-only, 100 kB questions and --top-k 0/-1/10
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -82,3 +83,19 @@ def test_a_batch_of_odd_questions_answers_every_line(cli: CLI, article_env: Dirs
     assert len(rows) == len(lines)
     assert all("passages" in row for row in rows[:6])
     assert "empty" in rows[6]["error"] and "characters" in rows[7]["error"]
+
+
+def test_a_batch_file_with_bytes_that_are_not_utf8_answers_every_line(cli: CLI, article_env: Dirs, tmp_path: Path) -> None:
+    path = tmp_path / "questions.txt"
+    path.write_bytes(b"Who is the President of Azerbaijan?\n\xff\xfe\n\xe9t\xe9 Baku port?\n")
+    rows = [json.loads(line) for line in cli("ask", "--batch", str(path)).stdout.splitlines()]
+    assert len(rows) == 3
+    assert rows[0]["answer"]["text"] == "Ilham Aliyev"
+    assert "empty" in rows[1]["error"] and "passages" in rows[2]
+
+
+@pytest.mark.parametrize("option", ["--source", "--label"])
+@pytest.mark.parametrize("command", ["entities", "facts"])
+def test_a_filter_that_is_not_utf8_is_a_one_line_error(cli: CLI, article_env: Dirs, command: str, option: str) -> None:
+    result = cli(command, option, "caf\udce9", exit_code=2)  # how Python hands over the byte 0xE9 of argv
+    assert result.stderr.lower().startswith(f"error: {option} 'caf\ufffd' is not valid utf-8") and result.stderr.count("\n") == 1

@@ -21,7 +21,9 @@ from conftest import CLI, SMALL_NAME, Dirs
 
 LATIN1_TEXT = "Café Zürich façade: the Quellmar ferry carries 300 passengers across the lake.\n"
 UTF16_TEXT = "Ilham Aliyev — “Central Asia” summit: the Tervel canal carries barges to Bakı.\n"
-DEEP_HTML = "<html><body>" + "<div>" * 10_000 + "<p>The Oskemen dry port opened in 2030.</p>" + "</div>" * 10_000 + "<script>alert('x')</script></body></html>"
+# 100,000 levels: an HTML5 parser's time grows with the square of the depth (~20 s here), so such
+# a page is read without a tree (sources.too_deep).
+DEEP_HTML = "<html><body>" + "<div>" * 100_000 + "<p>The Oskemen dry port opened in 2030.</p>" + "</div>" * 100_000 + "<script>alert('x')</script></body></html>"
 GOOD_JSONL = json.dumps({"id": "r1", "text": "The Misla bridge spans the Quell river."}) + "\n"
 
 
@@ -61,7 +63,14 @@ def bad_files(folder: Path) -> dict[str, list[str]]:
     (folder / "markup.jsonl").write_text(json.dumps({"id": "[/b]", "text": "Bold."}) + "\n", encoding="utf-8")
     with (folder / "huge.txt").open("wb") as handle:  # sparse: 401 MB that take no disk space
         handle.truncate(401_000_000)
+    (folder / "no-nul.txt").write_bytes(bytes(range(1, 256)) * 40)  # binary without a NUL byte
+    (folder / "late-nul.txt").write_bytes(b"Plain words at first. " * 1000 + b"\x00\x01\x02")
+    with open(os.fsencode(folder) + b"/caf\xe9.txt", "wb") as handle:  # a Latin-1 file name
+        handle.write(b"A note about the Misla bridge, saved under an old file name.\n")
     return {
+        "caf\ufffd.txt": ["file name is not valid UTF-8", "rename"],
+        "no-nul.txt": ["binary"],
+        "late-nul.txt": ["binary"],
         "huge.txt": ["401 MB", "at most 400 MB"],
         "notes[x].txt": ["no text"],
         "markup.jsonl": ["line 1", "'[/b]'"],
@@ -258,6 +267,22 @@ def test_removing_the_last_source_is_refused_and_keeps_it(cli: CLI, small_copy: 
     assert "regionqa index add" in result.stderr
     assert (small_copy.corpus_dir / SMALL_NAME).is_file()
     assert cli.json("index", "status") == status
+
+
+@pytest.mark.parametrize("command", [("index", "build"), ("ask", "Who?"), ("index", "status")])
+def test_an_index_dir_that_is_a_file_is_a_one_line_error(cli: CLI, small_copy: Dirs, tmp_path: Path, command: tuple[str, ...]) -> None:
+    (tmp_path / "a-file").write_text("not a folder\n", encoding="utf-8")
+    result = cli("--index-dir", str(tmp_path / "a-file"), *command, exit_code=None)
+    assert result.exit_code in (2, 3) and "is a file, not an index folder" in result.output
+    assert (tmp_path / "a-file").read_text(encoding="utf-8") == "not a folder\n"
+
+
+def test_removing_a_file_deleted_by_hand_drops_it_from_the_index(cli: CLI, small_copy: Dirs) -> None:
+    (small_copy.corpus_dir / "extra.txt").write_text("An extra note about the Misla bridge.\n", encoding="utf-8")
+    cli.json("index", "build")
+    (small_copy.corpus_dir / "extra.txt").unlink()
+    assert cli.json("index", "remove", "extra.txt")["removed"] == ["extra.txt"]
+    assert "extra.txt" not in indexed_texts(small_copy)
 
 
 # ---------------------------------------------------------------- a large file

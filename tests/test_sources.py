@@ -73,6 +73,12 @@ def test_latin1_text_decodes(tmp_path: Path) -> None:
     assert utf8.text == text
 
 
+def test_windows_1252_quotes_and_dashes_decode(tmp_path: Path) -> None:
+    text = "The “Middle Corridor” – a route of 6,500 km – opened in 2024… at last."
+    [source] = read_file(write(tmp_path / "windows.txt", text.encode("cp1252")), "windows.txt")
+    assert source.text == text
+
+
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-8-sig"])
 def test_text_with_a_byte_order_mark_decodes(tmp_path: Path, encoding: str) -> None:
     text = "Ilham Aliyev — “Central Asia” summit, Bakı."

@@ -147,6 +147,7 @@ def ask(
 ) -> None:
     """Answer a question: a short answer with its citation, the passages behind it, and the facts that bear on it."""
     from . import pipeline, render
+    from .sources import printable
 
     if (question is None) == (batch is None):
         raise BadInputError("give either a QUESTION or --batch FILE (not both)")
@@ -155,14 +156,14 @@ def ask(
         pipeline.check_question(question)
     engine = _open_engine(ctx)
     if batch is not None:
-        lines = sys.stdin if batch == "-" else _open_batch(batch)
+        lines = _stdin_lines() if batch == "-" else _open_batch(batch)
         for line in lines:
             if not line.strip():
                 continue
             try:
                 typer.echo(render.dumps(render.result_json(engine.ask(line, top_k))))
             except BadInputError as error:
-                typer.echo(render.dumps({"question": line.strip()[:200], "error": str(error)}))
+                typer.echo(render.dumps({"question": printable(line.strip())[:200], "error": str(error)}))
         return
     result = engine.ask(question, top_k)
     if json_output:
@@ -179,9 +180,17 @@ def _open_engine(ctx: typer.Context):
         return pipeline.open_engine(_settings(ctx), build_if_missing=True, notify=_notify, progress=progress)
 
 
+# Bytes that are not UTF-8 are kept as lone surrogates, which check_question turns into spaces:
+# one bad line gets an answer or a one-line error, never a crash of the whole batch.
+def _stdin_lines():
+    import io
+
+    return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape") if hasattr(sys.stdin, "buffer") else sys.stdin
+
+
 def _open_batch(path: str):
     try:
-        return open(path, encoding="utf-8")
+        return open(path, encoding="utf-8", errors="surrogateescape")
     except OSError as error:
         raise BadInputError(f"{path}: cannot read the questions file ({error.strerror})") from None
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from .config import Settings
 from .errors import BadInputError, IndexBusyError, IndexStateError, RegionQAError
 from .models import Analysis, Fact, Result, Source
-from .sources import SUPPORTED_SUFFIXES, RECORD_SEPARATOR, content_hash, discover, file_part, load_corpus, matches_globs, read_file
+from .sources import SUPPORTED_SUFFIXES, RECORD_SEPARATOR, content_hash, discover, file_part, is_utf8, load_corpus, matches_globs, printable, read_file
 from . import store as store_mod
 
 if TYPE_CHECKING:
@@ -111,7 +111,11 @@ def _lock(index_dir: Path):
     The kernel drops it when its holder dies, so a killed build never leaves the index locked."""
     from filelock import FileLock, Timeout
 
-    index_dir.mkdir(parents=True, exist_ok=True)
+    store_mod.check_index_dir(index_dir)
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # a parent that is a file, a read-only place
+        raise BadInputError(f"cannot create the index folder {index_dir} ({error.strerror}); pass another with --index-dir") from None
     lock = FileLock(str(index_dir / store_mod.LOCK_FILE), timeout=0, is_singleton=True)
     try:
         lock.acquire()
@@ -526,13 +530,14 @@ def _add_file(file: Path, name: str, label: str, corpus: Path, existing: dict[st
     `label` names the file in messages (its path, or its URL); `replace` lets a changed file take
     the place of an older one of the same name (a web page fetched again).
     """
+    label = printable(label)  # a path from the shell may hold bytes that are not UTF-8
     if file.suffix.lower() not in SUPPORTED_SUFFIXES:
         report.errors.append(f"{label}: unsupported file type {file.suffix or '(none)'}; use one of {', '.join(sorted(SUPPORTED_SUFFIXES))}")
         return
     try:
         sources = read_file(file, name)
     except RegionQAError as error:
-        report.errors.append(str(error).replace(name, label, 1))
+        report.errors.append(str(error).replace(printable(name), label, 1))
         return
     try:
         target = _corpus_file(corpus, name)
@@ -585,7 +590,9 @@ def remove(settings: Settings, name: str, progress: Progress | None = None) -> B
     path = corpus_path(settings, name)
     if file_part(name) != name:
         raise BadInputError(f"{name!r} is one record of {file_part(name)}; remove the whole file ({file_part(name)}) or edit it and run: regionqa index build")
-    if not (path.is_file() or path.is_symlink()):
+    on_disk = path.is_file() or path.is_symlink()
+    # A file deleted by hand is still indexed until the next build: removing it runs that build.
+    if not on_disk and name not in _indexed_files(settings):
         raise BadInputError(f"{name!r} is not in the corpus; see the indexed sources with: regionqa index status")
     lock = _lock(settings.index_dir)
     try:
@@ -593,10 +600,23 @@ def remove(settings: Settings, name: str, progress: Progress | None = None) -> B
         # build, leaving an index that still answers from a file no longer in the corpus.
         if not any(source.name != name and file_part(source.name) != name for source in load_corpus(settings.corpus_dir).sources):
             raise BadInputError(f"{name} is the last readable source and an index needs one; add another source first: regionqa index add FILE")
-        path.unlink()
+        if on_disk:
+            path.unlink()
         return build(settings, progress=progress)
     finally:
         lock.release()
+
+
+def _indexed_files(settings: Settings) -> set[str]:
+    """The corpus files the index holds sources of; empty when there is no readable index."""
+    try:
+        opened = store_mod.open_store(settings.index_dir, expected_manifest(settings))
+    except RegionQAError:
+        return set()
+    try:
+        return {file_part(name) for name, _, _ in opened.source_rows()}
+    finally:
+        opened.close()
 
 
 @dataclass
@@ -727,8 +747,18 @@ class EntityCount:
     sources: list[str]
 
 
+def _check_filters(label: str | None, source: str | None) -> None:
+    """BadInputError for a --label or --source that holds bytes that are not UTF-8 (from the shell):
+    no stored name can match it, and SQLite cannot even take it as a parameter."""
+    hints = {"--label": "labels are words such as PERSON, ORG, GPE, MONEY", "--source": "see the source names with: regionqa index status"}
+    for option, value in (("--label", label), ("--source", source)):
+        if value is not None and not is_utf8(value):
+            raise BadInputError(f"{option} {printable(value)!r} is not valid UTF-8 text; {hints[option]}")
+
+
 def list_entities(engine: Engine, label: str | None = None, source: str | None = None) -> list[EntityCount]:
     """Every named entity with its label, how often it occurs and where, most frequent first."""
+    _check_filters(label, source)
     grouped: dict[tuple[str, str], list[str]] = {}
     for text, entity_label, source_name, _, _ in engine.store.all_entities(label, source):
         grouped.setdefault((text, entity_label), []).append(source_name)
@@ -741,6 +771,7 @@ def entity_graph(engine: Engine, label: str | None = None, source: str | None = 
     same filters: linked when they share a sentence, weighted by how many they share."""
     from .graph import cooccurrence_graph
 
+    _check_filters(label, source)
     mentions = engine.store.all_entities(label, source)
     sentences = {name: [(s.start, s.end) for s in engine.store.sentences(name, 0, 2**62)] for name in sorted({m[2] for m in mentions})}
     return cooccurrence_graph(mentions, sentences)
@@ -748,6 +779,7 @@ def entity_graph(engine: Engine, label: str | None = None, source: str | None = 
 
 def list_facts(engine: Engine, label: str | None = None, source: str | None = None) -> list[Fact]:
     """Every figure (money, quantities, percentages, counts, dates) with its sentence and value."""
+    _check_filters(label, source)
     facts = []
     for source_name, figure in engine.store.all_figures(label, source):
         sentence = engine.store.sentences(source_name, figure.start, figure.end)

@@ -59,20 +59,52 @@ def file_part(source_name: str) -> str:
     return head if separator and head.lower().endswith(".jsonl") and "/" not in record else source_name
 
 
+BINARY_SAMPLE_CHARS = 65_536
+# C0 controls other than tab, line ends and form feed; DEL; the C1 controls (Latin-1 bytes 0x80-0x9f).
+_BINARY_CONTROL = re.compile(r"[\x01-\x08\x0e-\x1f\x7f-\x9f]")
+
+
+def is_utf8(text: str) -> bool:
+    """False for a str holding undecodable bytes (Python keeps those of file names and arguments
+    as lone surrogates), which can be neither stored nor printed as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(text: str) -> str:
+    """A str for messages: undecodable bytes shown as U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace") if not is_utf8(text) else text
+
+
 def decode(raw: bytes, label: str) -> str:
-    """Bytes to text: UTF-8 (with or without BOM), UTF-16 with BOM, else Latin-1; binary is refused."""
+    """Bytes to text: UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252 or Latin-1;
+    binary is refused."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return raw.decode("utf-16")
         except UnicodeDecodeError as error:
             raise SourceError(f"{label}: invalid UTF-16 text ({error.reason}); re-save it as UTF-8") from None
-    if b"\x00" in raw[:8192]:
-        raise SourceError(f"{label}: looks like a binary file, not text; convert it to .txt first")
+    binary = SourceError(f"{label}: looks like a binary file, not text; convert it to .txt first")
+    if b"\x00" in raw:
+        raise binary
     try:
-        return raw.decode("utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        # Latin-1 maps every byte, so legacy Western files still come through readable.
-        return raw.decode("latin-1")
+        # Legacy Western files: Windows-1252 (Latin-1 plus “curly quotes” and dashes in 0x80-0x9f),
+        # else Latin-1, which maps every byte, so they still come through readable.
+        try:
+            text = raw.decode("cp1252")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+    # Without a NUL, binary data still shows itself by control characters (Latin-1 decodes any
+    # byte), which text holds only by accident: more than 1% of the start is not text.
+    start = text[:BINARY_SAMPLE_CHARS]
+    if start and len(_BINARY_CONTROL.findall(start)) > 0.01 * len(start):
+        raise binary
+    return text
 
 
 # Elements that start a new line of text; everything else (b, a, span, ...) flows inline.
@@ -87,6 +119,8 @@ def html_to_text(html: str) -> str:
 
     Inline markup ("The <b>Alat</b> port") and line breaks inside a paragraph do not cut a sentence.
     """
+    if too_deep(html):
+        return _flat_html_text(html)
     # The lexbor backend: selectolax 1.0 removed the old `selectolax.parser` (Modest) module.
     from selectolax.lexbor import LexborHTMLParser
 
@@ -113,12 +147,54 @@ def html_to_text(html: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
+# An HTML5 parser checks the stack of open elements at every tag, so its time grows with the
+# square of the nesting depth: a 1 MB page nested 100,000 levels deep took 18 s, 3 MB did not end.
+# Real pages nest a few dozen levels; past MAX_HTML_DEPTH the text is taken without a tree.
+MAX_HTML_DEPTH = 1_000
+_TAG_TOKEN = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^>]*?(/?)>")
+# Elements that never nest: void ones, and those whose end tag is implied by the next sibling.
+_FLAT_TAGS = frozenset(
+    """area base br col embed hr img input link meta param source track wbr keygen
+    p li td th tr dt dd option optgroup rb rt rp thead tbody tfoot colgroup caption html head body""".split()
+)
+_SKIPPED_ELEMENTS = re.compile(r"<(script|style|noscript|template|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_BLOCK_TAG = re.compile(r"</?(?:%s)\b[^>]*>" % "|".join(sorted(BLOCK_TAGS)), re.IGNORECASE)
+_ANY_TAG = re.compile(r"<[^>]*>")
+
+
+def too_deep(html: str, limit: int = MAX_HTML_DEPTH) -> bool:
+    """Whether the elements of a page nest deeper than `limit` (estimated from its tags, in linear time)."""
+    depth = 0
+    for match in _TAG_TOKEN.finditer(html):
+        closing, tag, self_closing = match.group(1), match.group(2).lower(), match.group(3)
+        if tag in _FLAT_TAGS or self_closing:
+            continue
+        if closing:
+            depth = max(0, depth - 1)
+        else:
+            depth += 1
+            if depth > limit:
+                return True
+    return False
+
+
+def _flat_html_text(html: str) -> str:
+    """The text of a page without building its tree: scripts and styles dropped, block tags as line ends."""
+    from html import unescape
+
+    text = _ANY_TAG.sub("", _BLOCK_TAG.sub("\n", _SKIPPED_ELEMENTS.sub(" ", html)))
+    lines = [" ".join(line.split()) for line in unescape(text).split("\n")]
+    return "\n".join(line for line in lines if line)
+
+
 def web_page_to_text(html: str) -> str:
     """The main text of a web page, without navigation, headers, footers and other boilerplate.
 
     trafilatura finds the content; a page where it finds none falls back to all of the page's
     readable text, so that nothing the page says is lost.
     """
+    if too_deep(html):
+        return _flat_html_text(html)
     import trafilatura
 
     text = trafilatura.extract(html, output_format="txt", include_comments=False, include_tables=True, favor_recall=True, with_metadata=False)
@@ -271,6 +347,10 @@ def docx_to_text(raw: bytes, name: str) -> str:
 
 def read_file(path: Path, name: str) -> list[Source]:
     """Read one file into its sources; raises SourceError naming the file (and line) when it can't."""
+    if not is_utf8(name):
+        # The name is stored (SQLite text) and printed: a byte sequence that is not UTF-8 (an old
+        # Latin-1 file name) would fail at the first write and stop the whole build.
+        raise SourceError(f"{printable(name)}: the file name is not valid UTF-8; rename the file")
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise SourceError(f"{name}: unsupported file type {suffix or '(none)'}; use one of {', '.join(sorted(SUPPORTED_SUFFIXES))}")

@@ -44,7 +44,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import IndexStateError
+from .errors import BadInputError, IndexStateError
 from .models import Analysis, Chunk, Figure, Source, Span, location_of
 
 SCHEMA_VERSION = 2
@@ -151,6 +151,7 @@ def current_generation(index_dir: Path) -> Path | None:
     IndexStateError when CURRENT cannot be read or does not name a generation folder of index_dir
     (garbage, a path, a folder that is gone): such an index is never guessed at.
     """
+    check_index_dir(index_dir)
     path = index_dir / CURRENT_FILE
     try:
         with path.open("rb") as handle:
@@ -164,6 +165,12 @@ def current_generation(index_dir: Path) -> Path | None:
     if not GENERATION_NAME.fullmatch(name) or not folder.is_dir():
         raise IndexStateError(f"the index in {index_dir} points to a missing generation {name[:80]!r}; {REBUILD_HINT}")
     return folder
+
+
+def check_index_dir(index_dir: Path) -> None:
+    """BadInputError when the index folder given is a file: no build could ever write there."""
+    if index_dir.exists() and not index_dir.is_dir():
+        raise BadInputError(f"{index_dir} is a file, not an index folder; pass a folder with --index-dir (or REGIONQA_INDEX_DIR)")
 
 
 def new_generation(index_dir: Path) -> Path:
