@@ -25,6 +25,12 @@ UTF16_TEXT = "Ilham Aliyev — “Central Asia” summit: the Tervel canal carri
 # a page is read without a tree (sources.too_deep).
 DEEP_HTML = "<html><body>" + "<div>" * 100_000 + "<p>The Oskemen dry port opened in 2030.</p>" + "</div>" * 100_000 + "<script>alert('x')</script></body></html>"
 GOOD_JSONL = json.dumps({"id": "r1", "text": "The Misla bridge spans the Quell river."}) + "\n"
+# Two good records around a broken line: the good ones are indexed, the bad line is named.
+PARTIAL_JSONL = (
+    json.dumps({"id": "ok", "text": "The Oskemen ferry runs twice a week."}) + "\n" + '{"id": "r2", "text": "cut short\n'
+    + json.dumps({"id": "r3", "text": "The Tervel canal freezes in January."}) + "\n"
+)
+PARTIAL_JSONL_PROBLEM = {"records.jsonl line 2": ["not valid JSON", "line skipped", "other records are read"]}
 
 
 def running_as_root() -> bool:
@@ -52,7 +58,6 @@ def bad_files(folder: Path) -> dict[str, list[str]]:
     (folder / "blank.md").write_bytes(b"  \n\t\r\n  ")
     (folder / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00")
     (folder / "scripts.html").write_text("<html><head><script>var a = 1;</script></head><body><script>run()</script><style>p{}</style></body></html>", encoding="utf-8")
-    (folder / "records.jsonl").write_text(GOOD_JSONL.replace("r1", "ok") + '{"id": "r2", "text": "cut short\n' + GOOD_JSONL.replace("r1", "r3"), encoding="utf-8")
     (folder / "locked.txt").write_text("A perfectly good text nobody may read.\n", encoding="utf-8")
     os.symlink(folder / "loop-b.txt", folder / "loop-a.txt")  # two file links pointing at each other
     os.symlink(folder / "loop-a.txt", folder / "loop-b.txt")
@@ -78,7 +83,6 @@ def bad_files(folder: Path) -> dict[str, list[str]]:
         "blank.md": ["no text"],
         "image.txt": ["binary"],
         "scripts.html": ["no text"],
-        "records.jsonl": ["line 2", "not valid JSON"],
         "locked.txt": ["cannot read", "Permission denied"],
         "loop-a.txt": ["cannot read"],
         "loop-b.txt": ["cannot read"],
@@ -91,7 +95,8 @@ def good_files(folder: Path) -> list[str]:
     (folder / "utf16.txt").write_bytes(UTF16_TEXT.encode("utf-16"))  # with a byte order mark
     (folder / "deep.html").write_text(DEEP_HTML, encoding="utf-8")
     (folder / "good.jsonl").write_text(GOOD_JSONL, encoding="utf-8")
-    return ["deep.html", "good.jsonl#r1", "latin1.txt", "utf16.txt"]
+    (folder / "records.jsonl").write_text(PARTIAL_JSONL, encoding="utf-8")
+    return ["deep.html", "good.jsonl#r1", "latin1.txt", "records.jsonl#ok", "records.jsonl#r3", "utf16.txt"]
 
 
 def one_line_each(lines: list[str], expected: dict[str, list[str]], prefix: str = "") -> None:
@@ -121,6 +126,7 @@ def test_a_build_indexes_the_good_sources_and_names_each_bad_one(cli: CLI, small
     good = good_files(small_copy.corpus_dir)
     report = cli.json("index", "build")
     assert sorted(report["added"]) == good and report["unchanged"] == [SMALL_NAME]
+    expected |= PARTIAL_JSONL_PROBLEM
     one_line_each(report["errors"], expected)
     assert len(report["errors"]) == len(expected)
     texts = indexed_texts(small_copy)
@@ -140,9 +146,11 @@ def test_index_add_of_a_folder_copies_the_good_files_and_names_each_bad_one(cli:
     good_files(folder)
     result = cli("index", "add", "--json", str(folder))
     report = json.loads(result.stdout)
-    assert sorted(report["copied"]) == ["incoming/deep.html", "incoming/good.jsonl", "incoming/latin1.txt", "incoming/utf16.txt"]
+    assert sorted(report["copied"]) == ["incoming/deep.html", "incoming/good.jsonl", "incoming/latin1.txt", "incoming/records.jsonl", "incoming/utf16.txt"]
     one_line_each([line.removeprefix(f"{folder}/") for line in report["errors"]], expected)
-    assert sorted(report["build"]["added"]) == ["incoming/deep.html", "incoming/good.jsonl#r1", "incoming/latin1.txt", "incoming/utf16.txt"]
+    assert sorted(report["build"]["added"]) == [f"incoming/{name}" for name in good_files(folder)]
+    # The bad line of the copied JSONL file is named once, by the build.
+    one_line_each([line.removeprefix("incoming/") for line in report["build"]["errors"]], PARTIAL_JSONL_PROBLEM)
     for name in expected:
         assert not (small_copy.corpus_dir / "incoming" / name).exists(), f"{name} was copied into the corpus"
 
@@ -150,11 +158,11 @@ def test_index_add_of_a_folder_copies_the_good_files_and_names_each_bad_one(cli:
 def test_index_add_with_only_bad_files_exits_2_naming_each(cli: CLI, small_copy: Dirs, tmp_path: Path) -> None:
     (tmp_path / "empty.txt").write_bytes(b"")
     (tmp_path / "image.txt").write_bytes(b"\x00\x01binary")
-    (tmp_path / "bad.jsonl").write_text('{"id": "a", "text": "ok"}\n{oops\n', encoding="utf-8")
+    (tmp_path / "bad.jsonl").write_text('{"id": "a", "text": "  "}\n{oops\n', encoding="utf-8")  # no good record
     status = cli.json("index", "status")
     result = cli("index", "add", str(tmp_path / "empty.txt"), str(tmp_path / "image.txt"), str(tmp_path / "bad.jsonl"), str(tmp_path / "gone.txt"), exit_code=2)
     assert result.stderr.startswith("error: nothing was added") and result.stderr.count("\n") == 1
-    for words in (["empty.txt", "no text"], ["image.txt", "binary"], ["bad.jsonl line 2", "not valid JSON"], ["gone.txt", "no such file"]):
+    for words in (["empty.txt", "no text"], ["image.txt", "binary"], ["bad.jsonl line 1", "no text", "and 1 more bad line"], ["gone.txt", "no such file"]):
         assert all(word in result.stderr for word in words), (words, result.stderr)
     assert cli.json("index", "status") == status
 

@@ -93,10 +93,16 @@ def test_malformed_bodies_are_422_with_one_error_line(client, body, where: str) 
     assert where in reply.json()["error"]
 
 
-def test_invalid_json_is_422(client) -> None:
-    reply = client.post("/ask", content=b"{not json", headers={"content-type": "application/json"})
+@pytest.mark.parametrize("body", [b"{not json", b'{"question": "\xff\xfe"}', b"[" * 20_000 + b"]" * 20_000], ids=["syntax", "not-utf8", "nested"])
+def test_a_body_that_is_not_json_is_422_in_the_error_shape(client, body: bytes) -> None:
+    reply = client.post("/ask", content=body, headers={"content-type": "application/json"})
     assert reply.status_code == 422
-    assert "not valid JSON" in reply.json()["error"]
+    assert list(reply.json()) == ["error"] and "not valid JSON" in reply.json()["error"]
+
+
+def test_a_content_length_that_is_not_a_number_is_400(client) -> None:
+    reply = client.post("/ask", content=b"{}", headers={"content-type": "application/json", "content-length": "abc"})
+    assert reply.status_code == 400 and reply.json() == {"error": "the Content-Length header is not a number"}
 
 
 def test_body_over_the_cap_is_413_whether_declared_or_streamed(client) -> None:

@@ -136,6 +136,17 @@ def test_bad_jsonl_lines_are_reported_with_file_and_line(tmp_path: Path, lines: 
     assert_one_line_error(error, *words)
 
 
+def test_a_jsonl_file_keeps_its_good_records_and_names_its_bad_lines(tmp_path: Path) -> None:
+    lines = ['{"id": "a", "text": "Alpha."}'] + ["{broken"] * 7 + ['{"id": "a", "text": "Again."}', '{"id": "b", "text": "Beta."}']
+    path = write(tmp_path / "data.jsonl", "\n".join(lines) + "\n")
+    problems: list[str] = []
+    sources = read_file(path, "data.jsonl", problems)
+    assert [s.name for s in sources] == ["data.jsonl#a", "data.jsonl#b"]
+    assert [p.split(":")[0] for p in problems] == [f"data.jsonl line {n}" for n in range(2, 7)] + ["data.jsonl"]
+    assert problems[-1] == "data.jsonl: 3 more bad lines skipped"  # lines 7 and 8, and the second id "a"
+    assert all("\n" not in p for p in problems)
+
+
 def test_discover_skips_hidden_and_unsupported_files(tmp_path: Path) -> None:
     names = ["b.txt", "a.md", "sub/c.html", "sub/d.jsonl", ".hidden.txt", ".git/e.txt", "sub/.f.md", "g.pdf", "h", "sub/.cache/i.txt"]
     for name in names + ["k.docx", "~$k.docx", "l.doc", "m.PDF"]:

@@ -535,7 +535,9 @@ def _add_file(file: Path, name: str, label: str, corpus: Path, existing: dict[st
         report.errors.append(f"{label}: unsupported file type {file.suffix or '(none)'}; use one of {', '.join(sorted(SUPPORTED_SUFFIXES))}")
         return
     try:
-        sources = read_file(file, name)
+        # A JSONL file with some bad lines is copied for its good records; the build that follows
+        # names the bad lines (so they are not listed twice here).
+        sources = read_file(file, name, problems=[])
     except RegionQAError as error:
         report.errors.append(str(error).replace(printable(name), label, 1))
         return

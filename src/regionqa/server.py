@@ -11,9 +11,10 @@ question costs only its own work (about 10 ms on the article), not the imports a
 loads of a cold `regionqa ask`. FastAPI and uvicorn are imported only here and by the `serve`
 command, so `regionqa --help` does not pay for them.
 
-Errors have one shape, {"error": message}: 400 for a bad question or argument (the CLI's
-message), 422 for a body that is not the documented object, 413 for a body over
-MAX_BODY_BYTES, 503 when the index or a model cannot be used.
+Errors have one shape, {"error": message}: 422 for a body that is not JSON (or not UTF-8, or
+nested too deep to parse), is not the documented object, or holds a question or top_k the CLI
+would refuse (the CLI's message); 400 for a bad query argument of a GET (the CLI's message) or
+Content-Length; 413 for a body over MAX_BODY_BYTES; 503 when the index or a model cannot be used.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from . import __version__, pipeline, render
@@ -132,9 +134,9 @@ class ErrorOut(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorOut, "description": "A bad question or argument (the CLI's message)."},
+    400: {"model": ErrorOut, "description": "A bad query argument (the CLI's message)."},
     413: {"model": ErrorOut, "description": f"The request body is over {MAX_BODY_BYTES:,} bytes."},
-    422: {"model": ErrorOut, "description": "The body is not the documented object."},
+    422: {"model": ErrorOut, "description": "The body is not JSON or not the documented object, or its question or top_k is refused (the CLI's message)."},
     503: {"model": ErrorOut, "description": "The index or a model cannot be used."},
 }
 
@@ -158,7 +160,10 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+        if declared is not None and not declared.isdigit():
+            await self._refuse(send, 400, "the Content-Length header is not a number")
+            return
+        if declared is not None and int(declared) > self.max_bytes:
             await self._refuse(send)
             return
         if scope["method"] in ("GET", "HEAD"):
@@ -186,10 +191,10 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Callable) -> None:
-        content = render.dumps({"error": f"the request body is larger than {self.max_bytes:,} bytes"}).encode()
+    async def _refuse(self, send: Callable, status: int = 413, message: str | None = None) -> None:
+        content = render.dumps({"error": message or f"the request body is larger than {self.max_bytes:,} bytes"}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode()), (b"connection", b"close")]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
 
 
@@ -265,6 +270,14 @@ def create_app(settings: Settings, engine: pipeline.Engine | None = None) -> Fas
         problems = error.errors()
         message = "; ".join(dict.fromkeys(_validation_message(p) for p in problems)) or "the request is not valid"
         return _json({"error": message}, 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> Response:
+        # FastAPI's own errors ({"detail": ...}) in the one error shape; a body it cannot parse
+        # (not JSON, not UTF-8, nested past the parser's limit) is said plainly.
+        if error.detail == "There was an error parsing the body":  # as a body that is not JSON
+            return _json({"error": "the request body is not valid JSON (UTF-8, not nested too deep)"}, 422)
+        return _json({"error": str(error.detail)}, error.status_code)
 
     @app.exception_handler(RegionQAError)
     async def regionqa_error(_: Request, error: RegionQAError) -> Response:

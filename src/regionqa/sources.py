@@ -40,7 +40,8 @@ PAGE_SEPARATOR = "\n\n"  # between the pages of a PDF: a paragraph break, never 
 
 @dataclass(frozen=True)
 class LoadReport:
-    """Sources read from a folder, and one message per file that could not be read."""
+    """Sources read from a folder, and one message per file that could not be read (or per bad
+    line of a JSONL file whose other records were read)."""
 
     sources: list[Source]
     errors: list[str]
@@ -345,8 +346,13 @@ def docx_to_text(raw: bytes, name: str) -> str:
 # ---------------------------------------------------------------- files
 
 
-def read_file(path: Path, name: str) -> list[Source]:
-    """Read one file into its sources; raises SourceError naming the file (and line) when it can't."""
+def read_file(path: Path, name: str, problems: list[str] | None = None) -> list[Source]:
+    """Read one file into its sources; raises SourceError naming the file (and line) when it can't.
+
+    With a `problems` list, a JSONL file's bad lines are skipped and described there (one message
+    a line, the first MAX_LINE_PROBLEMS) while its good records are read; without one, the first
+    bad line fails the file.
+    """
     if not is_utf8(name):
         # The name is stored (SQLite text) and printed: a byte sequence that is not UTF-8 (an old
         # Latin-1 file name) would fail at the first write and stop the whole build.
@@ -371,7 +377,7 @@ def read_file(path: Path, name: str) -> list[Source]:
     else:
         text = decode(raw, name)
         if suffix == ".jsonl":
-            return _read_jsonl(text, name)
+            return _read_jsonl(text, name, problems)
         if suffix in HTML_SUFFIXES:
             text = web_page_to_text(text) if is_web_page(name) else html_to_text(text)
     if not text.strip():
@@ -381,33 +387,53 @@ def read_file(path: Path, name: str) -> list[Source]:
     return [Source(name=name, text=text, content_hash=digest, title=path.stem, pages=pages)]
 
 
-def _read_jsonl(text: str, name: str) -> list[Source]:
+MAX_LINE_PROBLEMS = 5  # bad JSONL lines described one by one; the rest are counted
+
+
+def _read_jsonl(text: str, name: str, problems: list[str] | None = None) -> list[Source]:
     sources: list[Source] = []
     seen: set[str] = set()
+    bad: list[str] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        where = f"{name} line {number}"
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise SourceError(f"{where}: not valid JSON ({error.msg}); each line must be one {{\"id\",\"title\",\"text\"}} object") from None
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            raise SourceError(f"{where}: expected an object with a string \"text\" field")
-        record_id = str(record.get("id", number)).strip()
-        if not record_id or "/" in record_id or RECORD_SEPARATOR in record_id:
-            raise SourceError(f"{where}: the id {record_id!r} must be non-empty and contain no '/' or '#'")
-        if record_id in seen:
-            raise SourceError(f"{where}: the id {record_id!r} is used twice in this file; ids must be unique")
+            record_id, title, body = _jsonl_record(line, f"{name} line {number}", number, seen)
+        except SourceError as error:
+            if problems is None:
+                raise
+            bad.append(str(error))
+            continue
         seen.add(record_id)
-        body = record["text"]
-        if not body.strip():
-            raise SourceError(f"{where}: the record has no text")
-        title = str(record.get("title") or "")
         sources.append(Source(name=f"{name}{RECORD_SEPARATOR}{record_id}", text=body, content_hash=content_hash(body), title=title))
     if not sources:
+        if bad:
+            more = f" (and {len(bad) - 1} more bad line{'s' if len(bad) > 2 else ''})" if len(bad) > 1 else ""
+            raise SourceError(f"{bad[0]}{more}")
         raise SourceError(f"{name}: the file has no records; add one JSON object a line")
+    if problems is not None and bad:
+        problems.extend(f"{message}; line skipped, the file's other records are read" for message in bad[:MAX_LINE_PROBLEMS])
+        if len(bad) > MAX_LINE_PROBLEMS:
+            problems.append(f"{name}: {len(bad) - MAX_LINE_PROBLEMS} more bad lines skipped")
     return sources
+
+
+def _jsonl_record(line: str, where: str, number: int, seen: set[str]) -> tuple[str, str, str]:
+    """(id, title, text) of one JSONL line; SourceError saying what is wrong with it."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise SourceError(f"{where}: not valid JSON ({error.msg}); each line must be one {{\"id\",\"title\",\"text\"}} object") from None
+    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+        raise SourceError(f"{where}: expected an object with a string \"text\" field")
+    record_id = str(record.get("id", number)).strip()
+    if not record_id or "/" in record_id or RECORD_SEPARATOR in record_id:
+        raise SourceError(f"{where}: the id {record_id!r} must be non-empty and contain no '/' or '#'")
+    if record_id in seen:
+        raise SourceError(f"{where}: the id {record_id!r} is used twice in this file; ids must be unique")
+    if not record["text"].strip():
+        raise SourceError(f"{where}: the record has no text")
+    return record_id, str(record.get("title") or ""), record["text"]
 
 
 def discover(corpus_dir: Path) -> list[Path]:
@@ -451,7 +477,7 @@ def load_corpus(corpus_dir: Path) -> LoadReport:
     errors: list[str] = []
     for path in discover(corpus_dir):
         try:
-            sources.extend(read_file(path, source_name(path, corpus_dir)))
+            sources.extend(read_file(path, source_name(path, corpus_dir), errors))
         except SourceError as error:
             errors.append(str(error))
     return LoadReport(sources, errors)
