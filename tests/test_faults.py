@@ -67,8 +67,7 @@ def cites(output: str, source: str) -> bool:
     return any(p["source"] == source for p in json.loads(output)["passages"])
 
 
-@pytest.mark.slow  # a build in a subprocess per point; the default suite kills one at "manifest" below
-@pytest.mark.parametrize("point", BEFORE_SWITCH)
+@pytest.mark.parametrize("point", BEFORE_SWITCH)  # a build in a subprocess per point: ~7 s each
 def test_a_build_killed_before_the_switch_leaves_the_previous_index(cli: CLI, index_copy: Dirs, point: str) -> None:
     (index_copy.corpus_dir / PORT_NAME).write_text(PORT_TEXT, encoding="utf-8")
     before, status, listing = answers(cli), cli.json("index", "status"), cli("entities", "--json").stdout
@@ -94,7 +93,6 @@ def test_a_build_killed_before_the_switch_leaves_the_previous_index(cli: CLI, in
     assert cli.json("index", "status")["stale"] == {"added": [], "changed": [], "removed": []}
 
 
-@pytest.mark.slow
 def test_a_build_killed_after_the_switch_leaves_the_new_index_whole(cli: CLI, index_copy: Dirs) -> None:
     (index_copy.corpus_dir / PORT_NAME).write_text(PORT_TEXT, encoding="utf-8")
     answering = current(index_copy)
@@ -106,7 +104,6 @@ def test_a_build_killed_after_the_switch_leaves_the_new_index_whole(cli: CLI, in
     assert cli.json("index", "build")["chunks_embedded"] == 0
 
 
-@pytest.mark.slow
 def test_index_add_and_remove_killed_mid_build(cli: CLI, index_copy: Dirs, tmp_path: Path) -> None:
     incoming = tmp_path / "incoming" / PORT_NAME
     incoming.parent.mkdir()
@@ -203,7 +200,6 @@ def test_an_interrupted_build_exits_130_and_leaves_the_previous_index(cli: CLI, 
     assert cli.json("index", "build")["added"] == [PORT_NAME]  # the lock was released
 
 
-@pytest.mark.slow
 def test_the_first_of_two_builds_completes(cli: CLI, index_copy: Dirs) -> None:
     (index_copy.corpus_dir / PORT_NAME).write_text(PORT_TEXT, encoding="utf-8")
     first = regionqa("index", "build", "--json", fault="analysed:stop")

@@ -120,6 +120,18 @@ def test_adding_the_same_file_twice_duplicates_nothing(cli: CLI, index_copy: Dir
     assert len(spans) == len(set(spans))
 
 
+def test_a_copy_dropped_into_the_corpus_folder_is_indexed_once_and_named(cli: CLI, index_copy: Dirs) -> None:
+    """A copy that bypasses `index add` (saved straight into the folder): the build indexes the
+    text once, under the first name, and says so in one line, in JSON and on the terminal."""
+    (index_copy.corpus_dir / "copy-of-the-article.txt").write_bytes((index_copy.corpus_dir / ARTICLE_NAME).read_bytes())
+    report = cli.json("index", "build")
+    assert report["added"] == [] and report["chunks_embedded"] == 0
+    assert report["duplicates"] == [f"copy-of-the-article.txt has the same text as {ARTICLE_NAME}; indexed once, as {ARTICLE_NAME}"]
+    human = cli("index", "build")
+    assert f"copy-of-the-article.txt has the same text as {ARTICLE_NAME}" in human.output
+    assert [s["name"] for s in cli.json("index", "status")["sources"]] == [ARTICLE_NAME]
+
+
 def test_adding_a_different_file_with_a_taken_name_is_refused(cli: CLI, index_copy: Dirs, tmp_path: Path) -> None:
     other = tmp_path / ARTICLE_NAME
     other.write_text("A different text with the same file name.", encoding="utf-8")
