@@ -77,6 +77,8 @@ def _stems(words: str) -> frozenset[str]:
 
 HEAD_STEMS = {kind: _stems(words) for kind, words in HEAD_TYPES.items()}
 PLACE_HEADS = _stems("region city town village province district coast shore capital island valley republic")
+# Category nouns whose answers are proper names: "which country" is answered by a name.
+NAMED_HEADS = HEAD_STEMS["country"] | HEAD_STEMS["city"] | HEAD_STEMS["org"] | HEAD_STEMS["person"]
 GROWTH_STEMS = _stems(GROWTH_VERBS)
 LOW_STEMS = _stems(LOW_CUES)
 HIGH_STEMS = _stems(HIGH_CUES)
@@ -383,7 +385,7 @@ def _candidates(store: Store, source: str, sentence: Span, options: tuple[str, .
     return out
 
 
-def _fit(candidate: Candidate, qtype: QuestionType, stems: list[str], entity_inside: set[str]) -> float:
+def _fit(candidate: Candidate, qtype: QuestionType, stems: list[str], entity_inside: set[str], question_stems: set[str]) -> float:
     label = candidate.label
     if label in qtype.primary:
         fit = 1.0
@@ -399,10 +401,16 @@ def _fit(candidate: Candidate, qtype: QuestionType, stems: list[str], entity_ins
             fit = 0.8  # "what did trade fall to": an amount noun in a question without a typed wh-word
     elif label == "PROPER" and qtype.wh in ("person", "place", "org"):
         fit = 0.8  # a capitalised name the NER left unlabelled is often the person or place asked for
-    if qtype.wh in ("thing", "place", "org") and label in PHRASE_LABELS and qtype.focus_words & set(stems) and len(stems) > 1:
+    if qtype.wh in ("thing", "place", "org") and label in PHRASE_LABELS and qtype.focus in stems and len(stems) > 1:
         # "which roadmap" -> "Roadmap for Regional Cooperation ...": a phrase naming the focus,
-        # unless it only wraps an entity of the wanted type ("former President X": X is the answer).
-        if not (entity_inside & qtype.primary and "PLACE_PHRASE" not in qtype.primary):
+        # unless it only wraps an entity of the wanted type ("former President X": X is the answer),
+        # only repeats the question ("what is the Central Asia 2040 concept for" -> "Central Asia"),
+        # or is no name where a name is asked for ("which country" -> "the sector of both countries";
+        # "which shore" -> "western shore" is fine).
+        wraps_entity = entity_inside & qtype.primary and "PLACE_PHRASE" not in qtype.primary
+        says_more = bool(set(stems) - question_stems)
+        named = qtype.focus not in NAMED_HEADS or any(word[:1].isupper() for word in candidate.text.split())
+        if not wraps_entity and says_more and named:
             fit = max(fit, 1.0) * 1.2
     if "PLACE_PHRASE" in qtype.primary and label == "PLACE_PHRASE" and " of " in candidate.text:
         fit = max(fit, 1.1)  # "Kazakh coast of the Caspian Sea": the whole place phrase, not a part
@@ -413,8 +421,8 @@ def _score(candidate: Candidate, qtype: QuestionType, weights: dict[str, float],
     stems = [stem(w) for _, _, w in tokens(candidate.text) if w.lower() not in STOPWORDS]
     if not stems:
         return 0.0
-    fit = _fit(candidate, qtype, stems, entity_inside)
     question_stems = {t for t in weights}
+    fit = _fit(candidate, qtype, stems, entity_inside, question_stems)
     # Repeating the question is no answer, except for the focus words a phrase answer names.
     ignored = qtype.focus_words if fit > 1.0 else frozenset()
     if candidate.label == "TITLE" and qtype.wh == "name":
