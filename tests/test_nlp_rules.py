@@ -59,3 +59,38 @@ def test_split_blocks_cuts_at_line_ends_and_keeps_offsets() -> None:
     for offset, block in blocks:
         assert text[offset : offset + len(block)] == block
         assert len(block) <= 500 and block.endswith("\n")
+
+
+@pytest.mark.parametrize(
+    ("name", "label"),
+    [
+        ("COP29", "EVENT"),  # a digit: no one is called that
+        ("Consultative Meeting", "EVENT"),
+        ("Caspian Investment Council", "ORG"),
+        ("Central Asian", "NORP"),  # "Central Asia" is a place of the document
+        ("Uzbek", "PERSON"),  # no place "Uzbe": the ending alone proves nothing
+        ("Ilham Aliyev", "PERSON"),
+        ("Kassym-Jomart Tokayev", "PERSON"),
+    ],
+)
+def test_person_tags_that_cannot_be_names_are_relabelled(name: str, label: str) -> None:
+    from regionqa.nlp import _not_a_person, rules
+
+    places = {"Central Asia", "Kazakhstan", "Uzbekistan"}
+    assert _not_a_person(name, places, set(rules()["org_words"])) == label
+
+
+def test_a_real_analysis_lists_people_only_as_people() -> None:
+    """en_core_web_sm tags "COP29" and "the Consultative Meeting" PERSON in the article's sentences."""
+    from regionqa.models import Source
+    from regionqa.nlp import analyse_sources
+    from regionqa.sources import content_hash
+
+    text = (
+        "President of Azerbaijan, Ilham Aliyev, participated in the latest Consultative Meeting of Central Asian Heads of State.\n"
+        "The Central Asia and Azerbaijan Energy Investment Forum is planned within COP29.\n"
+        "Central Asia is a region; the Central Asian states met again.\n"
+    )
+    [(_, analysis)] = list(analyse_sources([Source(name="t.txt", text=text, content_hash=content_hash(text))]))
+    people = {e.text for e in analysis.entities if e.label == "PERSON"}
+    assert "Ilham Aliyev" in people and not people & {"COP29", "Consultative Meeting", "Central Asian"}

@@ -245,6 +245,7 @@ def _fix_entities(text: str, entities: list[Span], parts: list[tuple[int, Doc]])
         if entity.label not in FIGURE_LABELS:
             votes[entity.text][entity.label] += 1
     fixed: list[Span] = []
+    places = countries | {entity.text for entity in trimmed if entity.label in PLACE_LABELS}
     titles = set(r["person_titles"])
     org_words = set(r["org_words"])
     for entity in trimmed:
@@ -266,8 +267,31 @@ def _fix_entities(text: str, entities: list[Span], parts: list[tuple[int, Doc]])
                 and _preceded_by_title(text, entity.start, titles)
             ):
                 label = "PERSON"
+            if label == "PERSON":
+                label = _not_a_person(entity.text, places, org_words)
         fixed.append(Span(entity.start, entity.end, entity.text, label))
     return fixed
+
+
+# The small model tags some capitalised phrases PERSON that no person is called.
+_EVENT_WORDS = {"meeting", "summit", "conference", "congress", "session", "forum", "festival", "games", "expo", "exhibition"}
+_DEMONYM_ENDINGS = ("n", "an", "ian", "i", "ese", "ish")
+
+
+def _not_a_person(name: str, places: set[str], org_words: set[str]) -> str:
+    """The label of a PERSON entity that cannot be a person's name, else PERSON.
+
+    "COP29" (a digit: an event), "Consultative Meeting" (an event word last), "Investment
+    Council" (an organisation word), "Central Asian" (a place of the document with a demonym ending).
+    """
+    last = name.split()[-1].lower()
+    if any(ch.isdigit() for ch in name) or last in _EVENT_WORDS:
+        return "EVENT"
+    if last in org_words:
+        return "ORG"
+    if any(name.endswith(ending) and name[: -len(ending)] in places for ending in _DEMONYM_ENDINGS):
+        return "NORP"
+    return "PERSON"
 
 
 def _preceded_by_title(text: str, start: int, titles: set[str]) -> bool:
