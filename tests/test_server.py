@@ -100,6 +100,11 @@ def test_a_body_that_is_not_json_is_422_in_the_error_shape(client, body: bytes) 
     assert list(reply.json()) == ["error"] and "not valid JSON" in reply.json()["error"]
 
 
+def test_a_wrong_method_is_405_with_the_allowed_methods(client) -> None:
+    reply = client.get("/ask")
+    assert reply.status_code == 405 and reply.headers["allow"] == "POST" and list(reply.json()) == ["error"]
+
+
 def test_a_content_length_that_is_not_a_number_is_400(client) -> None:
     reply = client.post("/ask", content=b"{}", headers={"content-type": "application/json", "content-length": "abc"})
     assert reply.status_code == 400 and reply.json() == {"error": "the Content-Length header is not a number"}

@@ -79,6 +79,54 @@ def test_windows_1252_quotes_and_dashes_decode(tmp_path: Path) -> None:
     assert source.text == text
 
 
+def test_windows_1252_with_an_undefined_byte_still_decodes(tmp_path: Path) -> None:
+    """0x81 is undefined in Windows-1252: it keeps its Latin-1 meaning instead of sending the whole
+    file to Latin-1 (where the curly quotes would turn into control characters, read as binary)."""
+    data = ("The “Middle Corridor” – " * 20).encode("cp1252") + b"\x81 end."
+    [source] = read_file(write(tmp_path / "windows.txt", data), "windows.txt")
+    assert source.text.startswith("The “Middle Corridor” – ") and source.text.endswith("\x81 end.")
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [("note.txt", b"A short note saved by an old editor.\x1a"), ("build.txt", b"\x1b[32mok\x1b[0m the port build passed\n" * 30)],
+    ids=["dos-end-of-file", "coloured-log"],
+)
+def test_text_with_a_few_control_characters_is_still_text(tmp_path: Path, name: str, data: bytes) -> None:
+    [source] = read_file(write(tmp_path / name, data), name)
+    assert "port build passed" in source.text or source.text.startswith("A short note")
+
+
+def test_jsonl_strings_may_hold_unicode_line_separators(tmp_path: Path) -> None:
+    """JSON allows U+2028 and U+0085 unescaped in a string: they do not end a line of the file."""
+    lines = [json.dumps({"id": "a", "text": "One\u2028two\u0085three."}, ensure_ascii=False), '{"id": "b", "text": "Next."}']
+    sources = read_file(write(tmp_path / "data.jsonl", "\n".join(lines) + "\n"), "data.jsonl")
+    assert [s.text for s in sources] == ["One\u2028two\u0085three.", "Next."]
+
+
+def test_a_jsonl_record_with_a_lone_surrogate_is_skipped(tmp_path: Path) -> None:
+    path = write(tmp_path / "data.jsonl", '{"id": "x", "text": "Bad \\ud800 text"}\n{"id": "y", "text": "Fine."}\n')
+    problems: list[str] = []
+    assert [s.name for s in read_file(path, "data.jsonl", problems)] == ["data.jsonl#y"]
+    assert len(problems) == 1 and problems[0].startswith("data.jsonl line 1: the record holds a lone surrogate")
+
+
+def test_a_file_name_that_reads_as_a_jsonl_record_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path / "log.jsonl#old.txt", "Plain text under a confusing name.")
+    with pytest.raises(SourceError) as error:
+        read_file(path, "log.jsonl#old.txt")
+    assert_one_line_error(error, "log.jsonl#old.txt", "rename the file")
+
+
+def test_unclosed_tags_do_not_stall_the_html_readers() -> None:
+    """An unclosed "<" used to make each tag pattern scan to the end of the page, once per "<"."""
+    from regionqa.sources import _flat_html_text, too_deep
+
+    assert not too_deep("<a " * 100_000)
+    assert _flat_html_text("<p>Kept</p>" + "<script " * 20_000) == "Kept"
+    assert _flat_html_text("<p>Before</p><SCRIPT>var s = '<p>no</p>';</script><p>After</p>") == "Before\nAfter"
+
+
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-8-sig"])
 def test_text_with_a_byte_order_mark_decodes(tmp_path: Path, encoding: str) -> None:
     text = "Ilham Aliyev — “Central Asia” summit, Bakı."

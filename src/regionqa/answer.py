@@ -409,12 +409,19 @@ def _fit(candidate: Candidate, qtype: QuestionType, stems: list[str], entity_ins
         # "which shore" -> "western shore" is fine).
         wraps_entity = entity_inside & qtype.primary and "PLACE_PHRASE" not in qtype.primary
         says_more = bool(set(stems) - question_stems)
-        named = qtype.focus not in NAMED_HEADS or any(word[:1].isupper() for word in candidate.text.split())
+        named = qtype.focus not in NAMED_HEADS or _has_name(candidate)
         if not wraps_entity and says_more and named:
             fit = max(fit, 1.0) * 1.2
     if "PLACE_PHRASE" in qtype.primary and label == "PLACE_PHRASE" and " of " in candidate.text:
         fit = max(fit, 1.1)  # "Kazakh coast of the Caspian Sea": the whole place phrase, not a part
     return fit
+
+
+def _has_name(candidate: Candidate) -> bool:
+    """A capitalised word in the candidate, not counting the capital that starts its sentence."""
+    words = candidate.text.split()
+    starts_sentence = not candidate.sentence.text[: candidate.start - candidate.sentence.start].strip()
+    return any(word[:1].isupper() for word in (words[1:] if starts_sentence else words))
 
 
 def _score(candidate: Candidate, qtype: QuestionType, weights: dict[str, float], sentence_score: float, entity_inside: set[str]) -> float:

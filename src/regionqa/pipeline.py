@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 #   "embedded"  (chunks embedded so far, -1)
 #   "exporting" (0 when the ONNX query encoder is being checked or exported, 1 when done; -1)
 # Sources are analysed and embedded in batches, so "embedded" advances while "analysed" does.
+# "embedded" is reported from the embedding worker thread: a progress callback must be thread-safe.
 Progress = Callable[[str, int, int], None]
 EMBED_PROGRESS_STEP = 64  # chunks embedded between two "embedded" reports
 # Chunks analysed before they are embedded together: the more, the closer in length the texts

@@ -273,11 +273,15 @@ def create_app(settings: Settings, engine: pipeline.Engine | None = None) -> Fas
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> Response:
-        # FastAPI's own errors ({"detail": ...}) in the one error shape; a body it cannot parse
-        # (not JSON, not UTF-8, nested past the parser's limit) is said plainly.
-        if error.detail == "There was an error parsing the body":  # as a body that is not JSON
+        # FastAPI's own errors ({"detail": ...}) in the one error shape, with their headers (a 405
+        # names the allowed methods). A body it cannot parse (not JSON, not UTF-8, nested past the
+        # parser's limit) is said plainly, as 422 like other bodies that are not JSON; the wording
+        # matched is FastAPI's (fastapi/routing.py), checked by tests/test_server.py.
+        if error.detail == "There was an error parsing the body":
             return _json({"error": "the request body is not valid JSON (UTF-8, not nested too deep)"}, 422)
-        return _json({"error": str(error.detail)}, error.status_code)
+        reply = _json({"error": str(error.detail)}, error.status_code)
+        reply.headers.update(error.headers or {})
+        return reply
 
     @app.exception_handler(RegionQAError)
     async def regionqa_error(_: Request, error: RegionQAError) -> Response:

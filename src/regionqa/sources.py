@@ -11,6 +11,7 @@ which drops navigation and other boilerplate; local HTML files keep all their te
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import json
@@ -61,8 +62,10 @@ def file_part(source_name: str) -> str:
 
 
 BINARY_SAMPLE_CHARS = 65_536
-# C0 controls other than tab, line ends and form feed; DEL; the C1 controls (Latin-1 bytes 0x80-0x9f).
-_BINARY_CONTROL = re.compile(r"[\x01-\x08\x0e-\x1f\x7f-\x9f]")
+BINARY_MIN_CHARS = 200  # a short note with one stray control character (a DOS Ctrl-Z) is still text
+# C0 controls other than tab, line ends, form feed and escape (coloured logs); DEL; the C1 controls.
+_BINARY_CONTROL = re.compile(r"[\x01-\x08\x0e-\x1a\x1c-\x1f\x7f-\x9f]")
+codecs.register_error("regionqa-latin1", lambda error: (error.object[error.start : error.end].decode("latin-1"), error.end))
 
 
 def is_utf8(text: str) -> bool:
@@ -96,14 +99,12 @@ def decode(raw: bytes, label: str) -> str:
     except UnicodeDecodeError:
         # Legacy Western files: Windows-1252 (Latin-1 plus “curly quotes” and dashes in 0x80-0x9f),
         # else Latin-1, which maps every byte, so they still come through readable.
-        try:
-            text = raw.decode("cp1252")
-        except UnicodeDecodeError:
-            text = raw.decode("latin-1")
+        # The five bytes Windows-1252 leaves undefined keep their Latin-1 meaning.
+        text = raw.decode("cp1252", errors="regionqa-latin1")
     # Without a NUL, binary data still shows itself by control characters (Latin-1 decodes any
     # byte), which text holds only by accident: more than 1% of the start is not text.
     start = text[:BINARY_SAMPLE_CHARS]
-    if start and len(_BINARY_CONTROL.findall(start)) > 0.01 * len(start):
+    if len(start) >= BINARY_MIN_CHARS and len(_BINARY_CONTROL.findall(start)) > 0.01 * len(start):
         raise binary
     return text
 
@@ -152,15 +153,16 @@ def html_to_text(html: str) -> str:
 # square of the nesting depth: a 1 MB page nested 100,000 levels deep took 18 s, 3 MB did not end.
 # Real pages nest a few dozen levels; past MAX_HTML_DEPTH the text is taken without a tree.
 MAX_HTML_DEPTH = 1_000
-_TAG_TOKEN = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^>]*?(/?)>")
+# No "<" inside a tag: with [^>] an unclosed "<" would scan to the end of the page, once per "<".
+_TAG_TOKEN = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^<>]*?(/?)>")
 # Elements that never nest: void ones, and those whose end tag is implied by the next sibling.
 _FLAT_TAGS = frozenset(
     """area base br col embed hr img input link meta param source track wbr keygen
     p li td th tr dt dd option optgroup rb rt rp thead tbody tfoot colgroup caption html head body""".split()
 )
-_SKIPPED_ELEMENTS = re.compile(r"<(script|style|noscript|template|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_BLOCK_TAG = re.compile(r"</?(?:%s)\b[^>]*>" % "|".join(sorted(BLOCK_TAGS)), re.IGNORECASE)
-_ANY_TAG = re.compile(r"<[^>]*>")
+_SKIPPED_OPENING = re.compile(r"<(script|style|noscript|template|head)\b", re.IGNORECASE)
+_BLOCK_TAG = re.compile(r"</?(?:%s)\b[^<>]*>" % "|".join(sorted(BLOCK_TAGS)), re.IGNORECASE)
+_ANY_TAG = re.compile(r"<[^<>]*>")
 
 
 def too_deep(html: str, limit: int = MAX_HTML_DEPTH) -> bool:
@@ -179,11 +181,27 @@ def too_deep(html: str, limit: int = MAX_HTML_DEPTH) -> bool:
     return False
 
 
+def _without_skipped_elements(html: str) -> str:
+    """The page without its scripts, styles and head, in one pass (an unclosed one runs to the end)."""
+    kept: list[str] = []
+    position = 0
+    while (opening := _SKIPPED_OPENING.search(html, position)) is not None:
+        kept.append(html[position : opening.start()])
+        closing = re.compile(f"</{opening.group(1)}", re.IGNORECASE).search(html, opening.end())
+        if closing is None:
+            return " ".join(kept)
+        position = html.find(">", closing.end())
+        position = len(html) if position < 0 else position + 1
+        kept.append(" ")
+    kept.append(html[position:])
+    return "".join(kept)
+
+
 def _flat_html_text(html: str) -> str:
     """The text of a page without building its tree: scripts and styles dropped, block tags as line ends."""
     from html import unescape
 
-    text = _ANY_TAG.sub("", _BLOCK_TAG.sub("\n", _SKIPPED_ELEMENTS.sub(" ", html)))
+    text = _ANY_TAG.sub("", _BLOCK_TAG.sub("\n", _without_skipped_elements(html)))
     lines = [" ".join(line.split()) for line in unescape(text).split("\n")]
     return "\n".join(line for line in lines if line)
 
@@ -357,6 +375,8 @@ def read_file(path: Path, name: str, problems: list[str] | None = None) -> list[
         # The name is stored (SQLite text) and printed: a byte sequence that is not UTF-8 (an old
         # Latin-1 file name) would fail at the first write and stop the whole build.
         raise SourceError(f"{printable(name)}: the file name is not valid UTF-8; rename the file")
+    if file_part(name) != name:
+        raise SourceError(f"{name}: a file name with \".jsonl#\" in it reads as a record of a JSONL file; rename the file")
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise SourceError(f"{name}: unsupported file type {suffix or '(none)'}; use one of {', '.join(sorted(SUPPORTED_SUFFIXES))}")
@@ -394,7 +414,9 @@ def _read_jsonl(text: str, name: str, problems: list[str] | None = None) -> list
     sources: list[Source] = []
     seen: set[str] = set()
     bad: list[str] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at "\n" only: str.splitlines would also cut at U+2028 and U+0085, which JSON allows
+    # unescaped inside a string.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -433,7 +455,10 @@ def _jsonl_record(line: str, where: str, number: int, seen: set[str]) -> tuple[s
         raise SourceError(f"{where}: the id {record_id!r} is used twice in this file; ids must be unique")
     if not record["text"].strip():
         raise SourceError(f"{where}: the record has no text")
-    return record_id, str(record.get("title") or ""), record["text"]
+    title = str(record.get("title") or "")
+    if not (is_utf8(record_id) and is_utf8(title) and is_utf8(record["text"])):
+        raise SourceError(f"{where}: the record holds a lone surrogate escape (such as \\ud800), which is not text")
+    return record_id, title, record["text"]
 
 
 def discover(corpus_dir: Path) -> list[Path]:
