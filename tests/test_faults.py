@@ -331,3 +331,37 @@ def test_a_reader_that_picked_a_deleted_generation_opens_the_current_one(index_c
         assert opened.generation == real(index_copy.index_dir)
     finally:
         opened.close()
+
+
+def test_an_encoder_error_in_the_worker_thread_fails_the_build_and_keeps_the_index(tmp_path: Path) -> None:
+    """The build embeds in a worker thread: its error must reach the build, stop the worker and
+    leave the previous index answering, with nothing half-written left behind."""
+    from dataclasses import replace
+
+    from fakes import fake_encode, fake_models
+    from regionqa import pipeline
+    from regionqa.config import Settings
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for number in range(150):
+        (corpus / f"doc{number:03}.txt").write_text(f"Port {number} handles {number} million tons of cargo a year.\n" * 40, encoding="utf-8")
+    settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index")
+    before = pipeline.build(settings, models=fake_models())
+    for path in corpus.glob("*.txt"):
+        path.write_text(path.read_text(encoding="utf-8") + "It was expanded.\n", encoding="utf-8")
+    calls: list[int] = []
+
+    def failing(texts: list[str]):
+        calls.append(len(texts))
+        if len(calls) == 5:  # in the second batch, while the main thread analyses the third
+            raise RuntimeError("the encoder failed")
+        return fake_encode(texts)
+
+    with pytest.raises(RuntimeError, match="the encoder failed"):
+        pipeline.build(settings, models=replace(fake_models(), encode=failing))
+    assert len(calls) == 5, "the worker stopped at the failing step"
+    assert not [t for t in threading.enumerate() if t.name.startswith("regionqa-embed")]
+    assert (settings.index_dir / "CURRENT").read_text(encoding="utf-8").strip() == before.generation
+    assert {p.name for p in settings.index_dir.glob("gen-*")} == {before.generation}
+    assert pipeline.build(settings, models=fake_models()).changed == sorted(p.name for p in corpus.glob("*.txt"))
