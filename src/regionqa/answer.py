@@ -259,7 +259,9 @@ def classify(question: str) -> QuestionType:
         return qt("date", {"DATE"}, {"TIME", "CARDINAL"})
     if re.search(r"\bwhose\b", q):
         return qt("person", {"PERSON", "GPE", "ORG", "NORP"}, {"PROPER", "LOC"})  # "whose interests": people or states
-    if re.search(r"\bwho(?:m)?\b", q) or head == "person":
+    # "deputy energy minister name", "the president's name": a person's name, asked tersely.
+    person_named = any(s == "name" and i > 0 and stems[i - 1] in HEAD_STEMS["person"] for i, s in enumerate(stems))
+    if re.search(r"\bwho(?:m)?\b", q) or head == "person" or person_named:
         return qt("person", {"PERSON"}, {"ORG", "NORP", "PROPER"})
     if head == "city":
         return qt("place", {"GPE"}, PLACE | {"PROPER", "PLACE_PHRASE"})

@@ -347,6 +347,8 @@ def _quoted_titles(text: str) -> list[Span]:
         group = 1 if match.group(1) is not None else 2
         start, end = match.start(group), match.end(group)
         inner = text[start:end].rstrip(".,;: ")
-        if inner:
+        # A title starts with a capital or a digit: the Central Asian “five” is a nickname, and a
+        # quoted “gateway” a figure of speech.
+        if inner and (inner[0].isupper() or inner[0].isdigit()):
             spans.append(Span(start, start + len(inner), inner, "TITLE"))
     return spans
