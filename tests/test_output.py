@@ -272,6 +272,28 @@ def test_build_progress_draws_the_stages_on_a_terminal() -> None:
     assert "analysing sources" in drawn and "embedding chunks" in drawn and "256/500" in drawn and "elapsed" in drawn
 
 
+def test_build_progress_takes_reports_from_two_threads() -> None:
+    """A build reports "embedded" from its embedding thread while the main thread reports the rest."""
+    import threading
+
+    from rich.console import Console
+
+    with render.build_progress(Console(file=io.StringIO(), force_terminal=True, width=120)) as progress:
+        assert progress is not None
+
+        def embedding() -> None:
+            for done in range(0, 2000, 5):
+                progress("embedded", done, -1)
+
+        worker = threading.Thread(target=embedding)
+        worker.start()
+        for cut in range(0, 4000, 2):
+            progress("chunked", cut, -1)
+        worker.join()
+        bars = [task for task in progress.progress.tasks if task.description == "embedding chunks"]
+        assert len(bars) == 1 and bars[0].completed == 1995 and bars[0].total == 3998
+
+
 def test_pipeline_reports_analysed_then_chunked_and_embedded(tmp_path: Path) -> None:
     from fakes import fake_models
 

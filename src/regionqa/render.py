@@ -7,6 +7,7 @@ is not a terminal and honours NO_COLOR.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -387,6 +388,9 @@ class _BuildProgress:
         self.tasks: dict[str, object] = {}
         self.chunks = 0  # chunks cut so far: the total of the embedding bar
         self.started = False
+        # A build reports "embedded" from its embedding thread and the rest from the main one:
+        # one report at a time, so that a bar is added once and its total never goes backwards.
+        self._lock = threading.Lock()
 
     def _task(self, stage: str, total: float | None):
         if stage not in self.tasks:
@@ -395,6 +399,10 @@ class _BuildProgress:
         return self.tasks[stage]
 
     def __call__(self, stage: str, done: int, total: int) -> None:
+        with self._lock:
+            self._report(stage, done, total)
+
+    def _report(self, stage: str, done: int, total: int) -> None:
         if not self.started:  # on the first report: a command that builds nothing draws nothing
             self.progress.start()
             self.started = True
