@@ -54,7 +54,7 @@ def test_evaluate_beir_end_to_end_and_reuses_its_index(tmp_path: Path) -> None:
     # Each query repeats words of exactly one document, the only relevant one: BM25 ranks it first.
     assert result["metrics"]["lexical"]["ndcg@10"] == pytest.approx(1.0)
     assert result["metrics"]["lexical"]["recall@10"] == pytest.approx(1.0)
-    assert result["index"]["path"] == str(tmp_path / "index" / "beir-tiny")
+    assert result["index"]["path"] == str(tmp_path / "user-data" / "beir" / "tiny")  # outside the project
     assert not result["index"]["reused"] and result["index"]["documents_indexed"] == 4
     assert messages, "progress is reported through notify"
     assert not (tmp_path / "index" / "CURRENT").exists(), "the user's index is left alone"

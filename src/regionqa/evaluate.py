@@ -302,10 +302,16 @@ def read_beir(folder: Path, split: str) -> BeirData:
     )  # fmt: skip
 
 
-def beir_index_dir(settings, folder: Path) -> Path:
-    """The BEIR folder's own index, beside (never inside) the user's generations: <index_dir>/beir-<folder name>."""
+def beir_index_dir(folder: Path) -> Path:
+    """The BEIR folder's own index: <per-user data folder>/beir/<folder name>.
+
+    Never in the project or beside the user's index: it holds the benchmark's text, and benchmark
+    licences (SciFact: CC BY-NC) keep that out of anything a checkout could commit or ship.
+    """
+    from .config import user_data_dir
+
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(folder).resolve().name) or "corpus"
-    return settings.index_dir / f"beir-{name}"
+    return user_data_dir() / "beir" / name
 
 
 def _build_progress(notify: Callable[[str], None], every: float = 15.0):
@@ -476,7 +482,7 @@ def evaluate_beir(
     """Retrieval quality on a BEIR folder: nDCG@10, Recall@10 and Recall@100 of dense, lexical and fused search.
 
     The documents go through the project's own pipeline (sentence chunks, MiniLM, FTS5) into their
-    own index, `index_dir` or <settings.index_dir>/beir-<folder name>, which later runs reuse while
+    own index, `index_dir` or `beir_index_dir(folder)` (the per-user data folder), which later runs reuse while
     the documents and settings are unchanged. Progress goes to `notify`; the result is a JSON-ready dict.
     """
     from dataclasses import replace
@@ -493,7 +499,7 @@ def evaluate_beir(
         raise BadInputError(f"{folder / 'corpus.jsonl'}: no document with text")
     if not data.queries:
         raise BadInputError(f"no query judged in qrels/{split}.tsv has a text in {folder / 'queries.jsonl'}")
-    beir_settings = replace(settings, index_dir=Path(index_dir) if index_dir else beir_index_dir(settings, folder))
+    beir_settings = replace(settings, index_dir=Path(index_dir) if index_dir else beir_index_dir(folder))
     say(f"BEIR {data.name}, split {split}: {len(data.documents):,} documents, {len(data.queries):,} queries; index {beir_settings.index_dir}")
     report = _build_beir_index(beir_settings, data, say)
     built = len(report.added) + len(report.changed)
