@@ -110,6 +110,14 @@ class CLI:
         return json.loads(result.stdout)
 
 
+def assert_one_line_error(result, *words: str) -> None:
+    """A refused command: nothing on stdout, one "error: ..." line on stderr that holds every word."""
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    for word in words:
+        assert word in result.stderr, (word, result.stderr)
+
+
 @pytest.fixture(scope="session")
 def cli() -> CLI:
     return CLI()

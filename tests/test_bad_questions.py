@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from conftest import CLI, Dirs
+from conftest import CLI, Dirs, assert_one_line_error
 
 ANSWERED = {
     "Cyrillic": "Кто является президентом Казахстана?",
@@ -62,11 +62,7 @@ def test_control_characters_are_cleaned_out_of_the_question(cli: CLI, article_en
     ids=["control characters only", "zero-width only", "2,001 Chinese characters", "top-k 10^30", "top-k very negative"],
 )
 def test_bad_questions_exit_2_with_one_line(cli: CLI, article_env: Dirs, args: list[str], words: list[str]) -> None:
-    result = cli(*args, exit_code=2)
-    assert result.stdout == ""
-    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
-    for word in words:
-        assert word in result.stderr
+    assert_one_line_error(cli(*args, exit_code=2), *words)
 
 
 @pytest.mark.parametrize("value", ["abc", "1.5", ""])

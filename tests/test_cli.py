@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from conftest import ARTICLE_NAME, CLI, Dirs
+from conftest import ARTICLE_NAME, CLI, Dirs, assert_one_line_error
 
 # Questions of several kinds (and one the article cannot answer); no test asserts what their answers are.
 QUESTIONS = [
@@ -220,11 +220,7 @@ def test_the_command_tree_is_complete() -> None:
     ids=["empty", "whitespace", "top-k 0", "top-k -1", "top-k 101", "100 kB", "no question", "both", "remove unknown", "remove outside", "eval nothing"],
 )
 def test_bad_input_exits_2_with_one_line_on_stderr(cli: CLI, isolated_dirs: Dirs, args: list[str], words: list[str]) -> None:
-    result = cli(*args, exit_code=2)
-    assert result.stdout == ""
-    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
-    for word in words:
-        assert word in result.stderr
+    assert_one_line_error(cli(*args, exit_code=2), *words)
     assert not isolated_dirs.index_dir.exists(), "bad input must be refused before any index is built"
 
 
