@@ -101,14 +101,15 @@ def print_result(result: Result, console: Console, location: Callable[..., str] 
         offset = answer.start - answer.sentence_start
         sentence.stylize(ANSWER_STYLE, offset, offset + len(answer.text))
         _print_indented(console, Text("“") + sentence + Text("”"), 2)
-        console.print(f"  — {answer.source}, {location(answer.source, answer.start)}, chars {answer.start}–{answer.end}", style="dim", markup=False)
+        where = answer.location or location(answer.source, answer.start)  # Engine.ask fills it in
+        console.print(f"  — {answer.source}, {where}, chars {answer.start}–{answer.end}", style="dim", markup=False)
     else:
         console.print(Text.assemble(("No answer: ", "bold yellow"), result.message or "the corpus does not say"))
     console.print()
     console.print("Passages", style="bold")
     for hit in result.passages:
         c = hit.chunk
-        where = f"{c.source}, {location(c.source, c.start, c.end)}, chars {c.start}–{c.end}"
+        where = f"{c.source}, {hit.location or location(c.source, c.start, c.end)}, chars {c.start}–{c.end}"
         if hit.rank > 1:
             console.print()
         console.print(Text.assemble((f"[{hit.rank}] ", "bold"), (where, "cyan"), (f"  score {hit.score:.3f}", "dim")))
