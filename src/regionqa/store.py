@@ -400,7 +400,7 @@ def write_vectors(db: sqlite3.Connection, path: Path, dimension: int, flat_max: 
 
 def write_manifest(generation: Path, manifest: Manifest) -> Manifest:
     """Record each data file's size and hash, then write the manifest."""
-    from .embedding import file_sha256
+    from .integrity import file_sha256
 
     files = {name: {"size": (generation / name).stat().st_size, "sha256": file_sha256(generation / name)} for name in (DATABASE_FILE, VECTORS_FILE)}
     final = Manifest(**{**asdict(manifest), "files": files, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
@@ -441,7 +441,7 @@ def check_compatible(manifest: Manifest, expected: Manifest) -> None:
 
 def check_files(generation: Path, manifest: Manifest) -> None:
     """Detect a missing, truncated or altered data file before it can give wrong answers."""
-    from .embedding import file_sha256
+    from .integrity import file_sha256
 
     for name in (DATABASE_FILE, VECTORS_FILE):
         path = generation / name
