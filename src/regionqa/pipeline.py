@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -220,6 +221,8 @@ def _update(
     wanted = {s.name: s for s in sources}
     old: dict[str, str] = {}
     if previous is not None and not full:
+        # Opened whole (FAISS included), not just read from SQLite: opening checks that the vectors
+        # fit the manifest, and an incremental build must not carry a broken index forward.
         opened = store_mod.Store(previous, store_mod.read_manifest(previous))
         try:
             old = {name: digest for name, digest, _ in opened.source_rows()}
@@ -613,13 +616,10 @@ def remove(settings: Settings, name: str, progress: Progress | None = None) -> B
 def _indexed_files(settings: Settings) -> set[str]:
     """The corpus files the index holds sources of; empty when there is no readable index."""
     try:
-        opened = store_mod.open_store(settings.index_dir, expected_manifest(settings))
-    except RegionQAError:
+        generation = store_mod.current_generation(settings.index_dir)
+        return {file_part(name) for name in store_mod.indexed_hashes(generation)} if generation else set()
+    except (RegionQAError, sqlite3.Error):
         return set()
-    try:
-        return {file_part(name) for name, _, _ in opened.source_rows()}
-    finally:
-        opened.close()
 
 
 @dataclass

@@ -236,6 +236,15 @@ def stored_hashes(db: sqlite3.Connection) -> dict[str, str]:
     return dict(db.execute("SELECT name, content_hash FROM sources"))
 
 
+def indexed_hashes(generation: Path) -> dict[str, str]:
+    """{source name: content hash} of a generation, read from SQLite alone (no FAISS index loaded)."""
+    db = sqlite3.connect(f"file:{generation / DATABASE_FILE}?mode=ro", uri=True)
+    try:
+        return stored_hashes(db)
+    finally:
+        db.close()
+
+
 def delete_sources(db: sqlite3.Connection, names: Sequence[str]) -> None:
     """Remove sources and everything derived from them, FTS rows included."""
     for name in names:
