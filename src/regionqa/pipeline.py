@@ -95,14 +95,14 @@ class BuildReport:
 def expected_manifest(settings: Settings) -> store_mod.Manifest:
     """The manifest identity this code builds and accepts."""
     from .embedding import DIMENSION, MODEL_NAME, MODEL_PACKAGE, WEIGHTS_SHA256
-    from .nlp import SPACY_MODEL
+    from .nlp import SPACY_MODEL, SPACY_VERSION
 
     return store_mod.Manifest(
         schema_version=store_mod.SCHEMA_VERSION,
         embedding_model=f"{MODEL_NAME} ({MODEL_PACKAGE})",
         embedding_sha256=WEIGHTS_SHA256,
         dimension=DIMENSION,
-        spacy_model=f"{SPACY_MODEL}==3.8.0",
+        spacy_model=f"{SPACY_MODEL}=={SPACY_VERSION}",
         chunking=asdict(settings.chunking),
     )
 
