@@ -99,7 +99,11 @@ def load_models() -> dict[str, float]:
     from regionqa import embedding, nlp
 
     timings = {}
-    for name, load in (("sentence-transformers", embedding.load_sentence_transformer), ("spaCy", nlp.load_pipeline), ("tokenizer", embedding.load_tokenizer)):
+    for name, load in (
+        ("sentence-transformers", embedding.load_sentence_transformer),
+        ("spaCy", nlp.load_pipeline),
+        ("tokenizer", embedding.load_tokenizer),
+    ):
         started = time.perf_counter()
         load()
         timings[name] = time.perf_counter() - started
@@ -179,17 +183,27 @@ def run(label: str, sources, root: Path) -> None:
     texts = embedded_texts(index_dir)
     alone, alone_cpu = encode_alone(texts, Settings().embed_batch_size)
     chunks = report.chunks_total
-    print(f"\n## {label}: {len(sources):,} documents, {chunks:,} chunks ({sum(len(t) for t in texts) / max(len(texts), 1):.0f} characters per embedded text)")
+    print(
+        f"\n## {label}: {len(sources):,} documents, {chunks:,} chunks ({sum(len(t) for t in texts) / max(len(texts), 1):.0f} characters per embedded text)"
+    )
     print(f"full build            {total:8.1f} s   {len(sources) / total:7.1f} docs/s   {chunks / total:7.1f} chunks/s")
-    print(f"embedding alone       {alone:8.1f} s   {len(sources) / alone:7.1f} docs/s   {chunks / alone:7.1f} chunks/s   (same texts, batch {Settings().embed_batch_size}, one call)")
-    print(f"ratio build / embedding alone: {total / alone:.2f} wall, {watch.cpu / alone_cpu:.2f} CPU time ({watch.cpu:.1f} s / {alone_cpu:.1f} s)  (target <= 1.3)")
+    print(
+        f"embedding alone       {alone:8.1f} s   {len(sources) / alone:7.1f} docs/s   {chunks / alone:7.1f} chunks/s   (same texts, batch {Settings().embed_batch_size}, one call)"
+    )
+    print(
+        f"ratio build / embedding alone: {total / alone:.2f} wall, {watch.cpu / alone_cpu:.2f} CPU time ({watch.cpu:.1f} s / {alone_cpu:.1f} s)  (target <= 1.3)"
+    )
     # The build embeds one batch in a worker thread while it analyses the next, so the stages
     # overlap: their times add up to more than the build's.
     for stage in STAGES:
         seconds = watch.seconds.get(stage, 0.0)
         print(f"  {stage:<16} {seconds:8.1f} s  {100 * seconds / total:5.1f} % of the build")
     overlap = sum(watch.seconds.values()) - total
-    print(f"  stages overlapped {max(overlap, 0.0):7.1f} s (analysis beside embedding)" if overlap > 0 else f"  other            {-overlap:8.1f} s")
+    print(
+        f"  stages overlapped {max(overlap, 0.0):7.1f} s (analysis beside embedding)"
+        if overlap > 0
+        else f"  other            {-overlap:8.1f} s"
+    )
     print(f"peak RSS after the build: {peak:,.0f} MB (process, models included); vector index: {report.generation}")
     shutil.rmtree(index_dir.parent, ignore_errors=True)
 
@@ -207,7 +221,9 @@ def main() -> None:
     print(f"machine: {machine()}")
     started = time.perf_counter()
     loads = load_models()
-    print(f"model loads (before the timed builds): {', '.join(f'{k} {v:.1f} s' for k, v in loads.items())}; total {time.perf_counter() - started:.1f} s")
+    print(
+        f"model loads (before the timed builds): {', '.join(f'{k} {v:.1f} s' for k, v in loads.items())}; total {time.perf_counter() - started:.1f} s"
+    )
     root = Path(tempfile.mkdtemp(prefix="bench-build-"))
     try:
         if not args.skip_article:

@@ -64,8 +64,10 @@ def measure(command: list[str], env: dict[str, str], runs: int) -> tuple[Run, li
     run(command, env)
     done = [run(command, env) for _ in range(runs)]
     median = Run(
-        statistics.median(r.wall for r in done), statistics.median(r.cpu for r in done),
-        statistics.median(r.rss_mb for r in done), done[-1].stdout,
+        statistics.median(r.wall for r in done),
+        statistics.median(r.cpu for r in done),
+        statistics.median(r.rss_mb for r in done),
+        done[-1].stdout,
     )
     return median, done
 

@@ -51,7 +51,9 @@ def unit(rows: np.ndarray) -> np.ndarray:
 TOPIC_DIMENSIONS = 32  # each topic varies along its own 32-d subspace: a continuum, not blobs
 
 
-def sample(topics: np.ndarray, bases: np.ndarray, n: int, rng: np.random.Generator, spread: float = 1.0, jitter: float = 0.1, block: int = 100_000) -> np.ndarray:
+def sample(
+    topics: np.ndarray, bases: np.ndarray, n: int, rng: np.random.Generator, spread: float = 1.0, jitter: float = 0.1, block: int = 100_000
+) -> np.ndarray:
     """n normalised vectors: a random topic, plus a Gaussian step of norm ~`spread` inside the
     topic's subspace, plus isotropic jitter of norm `jitter`."""
     out = np.empty((n, topics.shape[1]), dtype=np.float32)
@@ -77,7 +79,9 @@ def data(n: int, queries: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, n
     """
     rng = np.random.default_rng(seed)
     topics = unit(rng.standard_normal((max(10, n // 2000), DIMENSION), dtype=np.float32))
-    bases = unit(rng.standard_normal((len(topics) * TOPIC_DIMENSIONS, DIMENSION), dtype=np.float32)).reshape(len(topics), TOPIC_DIMENSIONS, DIMENSION)
+    bases = unit(rng.standard_normal((len(topics) * TOPIC_DIMENSIONS, DIMENSION), dtype=np.float32)).reshape(
+        len(topics), TOPIC_DIMENSIONS, DIMENSION
+    )
     # Chunk ids as a store has them after removals and re-adds: increasing, with gaps.
     ids = np.cumsum(rng.integers(1, 4, n)).astype(np.int64) + 1000
     return sample(topics, bases, n, rng), ids, sample(topics, bases, queries, rng)
@@ -146,7 +150,17 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
-def row(n: int, kind: str, setting: str, build: float | None, size: float | None, added: float | None, times: list[float], batch: float | None, rec: float) -> None:
+def row(
+    n: int,
+    kind: str,
+    setting: str,
+    build: float | None,
+    size: float | None,
+    added: float | None,
+    times: list[float],
+    batch: float | None,
+    rec: float,
+) -> None:
     def fmt(value, spec):
         return format(value, spec) if value is not None else "-"
 
@@ -205,7 +219,17 @@ def main() -> None:
                     faiss.extract_index_ivf(index).nprobe = value
                 times, found = single_thread_latency(index, queries)
                 first = number == 0
-                row(n, kind, label, build if first else None, size if first else None, added if first else None, times, batch_latency(index, queries), recall(found, truth))
+                row(
+                    n,
+                    kind,
+                    label,
+                    build if first else None,
+                    size if first else None,
+                    added if first else None,
+                    times,
+                    batch_latency(index, queries),
+                    recall(found, truth),
+                )
             del index
         del vectors, ids, queries, truth
         gc.collect()

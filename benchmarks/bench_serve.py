@@ -81,7 +81,9 @@ def build_article_index(root: Path, env: dict[str, str]) -> Path:
     corpus.mkdir()
     shutil.copyfile(ARTICLE, corpus / ARTICLE.name)
     print(f"building the article index in {index} …", flush=True)
-    subprocess.run([*regionqa_command(), "--index-dir", str(index), "--corpus-dir", str(corpus), "index", "build"], env=env, check=True, timeout=600)
+    subprocess.run(
+        [*regionqa_command(), "--index-dir", str(index), "--corpus-dir", str(corpus), "index", "build"], env=env, check=True, timeout=600
+    )
     return index
 
 
@@ -208,7 +210,9 @@ def main() -> None:
             engine_ms = in_process(index_dir, warm_up, sequence)
             print(line("Engine.ask in-process (no HTTP)", engine_ms))
             overhead = statistics.median(sequential) - statistics.median(engine_ms)
-            print(f"HTTP + uvicorn + JSON add {overhead:.1f} ms at the median (HTTP / in-process: {statistics.median(sequential) / statistics.median(engine_ms):.2f}x)")
+            print(
+                f"HTTP + uvicorn + JSON add {overhead:.1f} ms at the median (HTTP / in-process: {statistics.median(sequential) / statistics.median(engine_ms):.2f}x)"
+            )
         p = percentiles(sequential)
         verdict = "met" if p["p50"] <= 15 and p["p99"] <= 50 else "NOT met"
         print(f"targets p50 <= 15 ms and p99 <= 50 ms: {verdict}")

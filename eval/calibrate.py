@@ -71,7 +71,9 @@ def main() -> None:
     kept = np.sum((scores >= best) & (y == 1))
     print(f"{len(y)} questions, {int(y.sum())} answered right by the top candidate")
     print(f"COEFFICIENTS = {coefficients}")
-    print(f"ABSTAIN_BELOW = {best:.2f}: keeps {kept}/{int(y.sum())} right answers, abstains on {np.sum((scores < best) & (y == 0))}/{int((y == 0).sum())} others")
+    print(
+        f"ABSTAIN_BELOW = {best:.2f}: keeps {kept}/{int(y.sum())} right answers, abstains on {np.sum((scores < best) & (y == 0))}/{int((y == 0).sum())} others"
+    )
     print(f"  out-of-corpus abstained: {np.sum(scores[~has_gold] < best)}/{int((~has_gold).sum())}")
     for i, s, label in sorted(zip(ids, scores, y), key=lambda t: t[1]):
         if (s >= best) != (label == 1):

@@ -102,7 +102,9 @@ class CLI:
             raise AssertionError(f"regionqa {' '.join(args)[:200]} raised {result.exception!r}\n{result.output}") from result.exception
         assert "Traceback" not in result.output, result.output
         if exit_code is not None:
-            assert result.exit_code == exit_code, f"exit {result.exit_code}, wanted {exit_code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+            assert result.exit_code == exit_code, (
+                f"exit {result.exit_code}, wanted {exit_code}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+            )
         return result
 
     def json(self, *args: str, input: str | None = None):

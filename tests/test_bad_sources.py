@@ -23,12 +23,21 @@ LATIN1_TEXT = "Café Zürich façade: the Quellmar ferry carries 300 passengers 
 UTF16_TEXT = "Ilham Aliyev — “Central Asia” summit: the Tervel canal carries barges to Bakı.\n"
 # 100,000 levels: an HTML5 parser's time grows with the square of the depth (~20 s here), so such
 # a page is read without a tree (sources.too_deep).
-DEEP_HTML = "<html><body>" + "<div>" * 100_000 + "<p>The Oskemen dry port opened in 2030.</p>" + "</div>" * 100_000 + "<script>alert('x')</script></body></html>"
+DEEP_HTML = (
+    "<html><body>"
+    + "<div>" * 100_000
+    + "<p>The Oskemen dry port opened in 2030.</p>"
+    + "</div>" * 100_000
+    + "<script>alert('x')</script></body></html>"
+)
 GOOD_JSONL = json.dumps({"id": "r1", "text": "The Misla bridge spans the Quell river."}) + "\n"
 # Two good records around a broken line: the good ones are indexed, the bad line is named.
 PARTIAL_JSONL = (
-    json.dumps({"id": "ok", "text": "The Oskemen ferry runs twice a week."}) + "\n" + '{"id": "r2", "text": "cut short\n'
-    + json.dumps({"id": "r3", "text": "The Tervel canal freezes in January."}) + "\n"
+    json.dumps({"id": "ok", "text": "The Oskemen ferry runs twice a week."})
+    + "\n"
+    + '{"id": "r2", "text": "cut short\n'
+    + json.dumps({"id": "r3", "text": "The Tervel canal freezes in January."})
+    + "\n"
 )
 PARTIAL_JSONL_PROBLEM = {"records.jsonl line 2": ["not valid JSON", "line skipped", "other records are read"]}
 
@@ -57,7 +66,9 @@ def bad_files(folder: Path) -> dict[str, list[str]]:
     (folder / "empty.txt").write_bytes(b"")
     (folder / "blank.md").write_bytes(b"  \n\t\r\n  ")
     (folder / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00")
-    (folder / "scripts.html").write_text("<html><head><script>var a = 1;</script></head><body><script>run()</script><style>p{}</style></body></html>", encoding="utf-8")
+    (folder / "scripts.html").write_text(
+        "<html><head><script>var a = 1;</script></head><body><script>run()</script><style>p{}</style></body></html>", encoding="utf-8"
+    )
     (folder / "locked.txt").write_text("A perfectly good text nobody may read.\n", encoding="utf-8")
     os.symlink(folder / "loop-b.txt", folder / "loop-a.txt")  # two file links pointing at each other
     os.symlink(folder / "loop-a.txt", folder / "loop-b.txt")
@@ -139,14 +150,22 @@ def test_a_build_indexes_the_good_sources_and_names_each_bad_one(cli: CLI, small
     one_line_each([line for line in human.stderr.splitlines() if line.startswith("skipped: ")], expected, prefix="skipped: ")
 
 
-def test_index_add_of_a_folder_copies_the_good_files_and_names_each_bad_one(cli: CLI, small_copy: Dirs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_index_add_of_a_folder_copies_the_good_files_and_names_each_bad_one(
+    cli: CLI, small_copy: Dirs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = tmp_path / "incoming"
     expected = bad_files(folder)
     make_unreadable(folder / "locked.txt", monkeypatch)
     good_files(folder)
     result = cli("index", "add", "--json", str(folder))
     report = json.loads(result.stdout)
-    assert sorted(report["copied"]) == ["incoming/deep.html", "incoming/good.jsonl", "incoming/latin1.txt", "incoming/records.jsonl", "incoming/utf16.txt"]
+    assert sorted(report["copied"]) == [
+        "incoming/deep.html",
+        "incoming/good.jsonl",
+        "incoming/latin1.txt",
+        "incoming/records.jsonl",
+        "incoming/utf16.txt",
+    ]
     one_line_each([line.removeprefix(f"{folder}/") for line in report["errors"]], expected)
     assert sorted(report["build"]["added"]) == [f"incoming/{name}" for name in good_files(folder)]
     # The bad line of the copied JSONL file is named once, by the build.
@@ -160,9 +179,22 @@ def test_index_add_with_only_bad_files_exits_2_naming_each(cli: CLI, small_copy:
     (tmp_path / "image.txt").write_bytes(b"\x00\x01binary")
     (tmp_path / "bad.jsonl").write_text('{"id": "a", "text": "  "}\n{oops\n', encoding="utf-8")  # no good record
     status = cli.json("index", "status")
-    result = cli("index", "add", str(tmp_path / "empty.txt"), str(tmp_path / "image.txt"), str(tmp_path / "bad.jsonl"), str(tmp_path / "gone.txt"), exit_code=2)
+    result = cli(
+        "index",
+        "add",
+        str(tmp_path / "empty.txt"),
+        str(tmp_path / "image.txt"),
+        str(tmp_path / "bad.jsonl"),
+        str(tmp_path / "gone.txt"),
+        exit_code=2,
+    )
     assert result.stderr.startswith("error: nothing was added") and result.stderr.count("\n") == 1
-    for words in (["empty.txt", "no text"], ["image.txt", "binary"], ["bad.jsonl line 1", "no text", "and 1 more bad line"], ["gone.txt", "no such file"]):
+    for words in (
+        ["empty.txt", "no text"],
+        ["image.txt", "binary"],
+        ["bad.jsonl line 1", "no text", "and 1 more bad line"],
+        ["gone.txt", "no such file"],
+    ):
         assert all(word in result.stderr for word in words), (words, result.stderr)
     assert cli.json("index", "status") == status
 
@@ -205,7 +237,18 @@ def outside(small_copy: Dirs, tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize(
     "name",
-    ["/etc/passwd", "../x.txt", "sub/../../x.txt", "..", ".", "", "linked-folder/secret.txt", "./../outside/secret.txt", f"{Path.cwd()}/x.txt", "x\x00.txt"],
+    [
+        "/etc/passwd",
+        "../x.txt",
+        "sub/../../x.txt",
+        "..",
+        ".",
+        "",
+        "linked-folder/secret.txt",
+        "./../outside/secret.txt",
+        f"{Path.cwd()}/x.txt",
+        "x\x00.txt",
+    ],
 )
 def test_index_remove_refuses_names_outside_the_corpus(cli: CLI, small_copy: Dirs, outside: Path, tmp_path: Path, name: str) -> None:
     before = snapshot(tmp_path, skip=(small_copy.index_dir,))
@@ -230,7 +273,9 @@ def test_a_file_name_with_a_hash_sign_can_be_removed(cli: CLI, small_copy: Dirs)
     assert cli.json("index", "remove", "notes#2.txt")["removed"] == ["notes#2.txt"]
 
 
-def test_index_add_names_sources_inside_the_corpus_whatever_the_path(cli: CLI, small_copy: Dirs, outside: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_index_add_names_sources_inside_the_corpus_whatever_the_path(
+    cli: CLI, small_copy: Dirs, outside: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     work = tmp_path / "work" / "deeper"
     work.mkdir(parents=True)
     monkeypatch.chdir(work)
@@ -349,7 +394,9 @@ def test_a_5_mb_file_is_indexed_piece_by_piece() -> None:
             assert store.source_text("big.txt") == text
             assert store.db.execute("SELECT count(*) FROM sentences WHERE source = 'big.txt'").fetchone()[0] == lines
             # What was embedded for each chunk (its context, then its text) ends with the text at its offsets.
-            rows = store.db.execute('SELECT c.start, c."end", f.text FROM chunks c JOIN chunks_fts f ON f.rowid = c.id WHERE c.source = ?', ("big.txt",)).fetchall()
+            rows = store.db.execute(
+                'SELECT c.start, c."end", f.text FROM chunks c JOIN chunks_fts f ON f.rowid = c.id WHERE c.source = ?', ("big.txt",)
+            ).fetchall()
             assert all(embedded.endswith(text[start:end]) for start, end, embedded in rows)
             assert min(r[0] for r in rows) == 0 and max(r[1] for r in rows) == len(text) - 1
         finally:

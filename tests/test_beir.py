@@ -12,9 +12,17 @@ from regionqa.errors import BadInputError
 from regionqa.evaluate import BEIR_METRICS, BEIR_RETRIEVERS, bm25_expression, documents_from_chunks, evaluate_beir, read_beir
 
 DOCUMENTS = [
-    ("d1", "Photosynthesis in green plants", "Chlorophyll absorbs sunlight. The energy turns carbon dioxide and water into glucose and oxygen."),
+    (
+        "d1",
+        "Photosynthesis in green plants",
+        "Chlorophyll absorbs sunlight. The energy turns carbon dioxide and water into glucose and oxygen.",
+    ),
     ("d2", "Volcanoes", "Magma rises through cracks in the crust. It erupts as lava and ash, sometimes for weeks."),
-    ("d3", "Monarch butterfly migration", "Every autumn monarch butterflies fly thousands of kilometres south to overwinter in the forests of central Mexico."),
+    (
+        "d3",
+        "Monarch butterfly migration",
+        "Every autumn monarch butterflies fly thousands of kilometres south to overwinter in the forests of central Mexico.",
+    ),
     ("d4", "Tides", "The gravity of the Moon pulls on the oceans, which rise and fall twice a day along the coasts."),
 ]
 QUERIES = [
@@ -70,7 +78,10 @@ def test_read_beir_titles_and_errors(tmp_path: Path) -> None:
     folder = write_beir(tmp_path / "tiny")
     data = read_beir(folder, "test")
     assert data.documents[0].name == "d1"
-    assert data.documents[0].text == "Photosynthesis in green plants\nChlorophyll absorbs sunlight. The energy turns carbon dioxide and water into glucose and oxygen."
+    assert (
+        data.documents[0].text
+        == "Photosynthesis in green plants\nChlorophyll absorbs sunlight. The energy turns carbon dioxide and water into glucose and oxygen."
+    )
     assert list(data.queries) == ["q1", "q2"] and data.qrels["q1"] == {"d3": 1}
     with pytest.raises(BadInputError, match="splits in .*: test"):
         read_beir(folder, "dev")
@@ -90,5 +101,8 @@ def test_documents_score_as_their_best_chunk() -> None:
 
 
 def test_bm25_expression_is_any_content_word_or_number() -> None:
-    assert bm25_expression("Do 5 million monarch butterflies migrate?") == 'text : ("5" OR "million" OR "monarch" OR "butterflies" OR "migrate") OR numbers : ("n5000000")'
+    assert (
+        bm25_expression("Do 5 million monarch butterflies migrate?")
+        == 'text : ("5" OR "million" OR "monarch" OR "butterflies" OR "migrate") OR numbers : ("n5000000")'
+    )
     assert bm25_expression("the") == ""

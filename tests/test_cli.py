@@ -217,7 +217,19 @@ def test_the_command_tree_is_complete() -> None:
         (["index", "remove", "../outside.txt"], ["../outside.txt", "not a source name"]),
         (["eval"], ["QA_FILE", "--beir"]),
     ],
-    ids=["empty", "whitespace", "top-k 0", "top-k -1", "top-k 101", "100 kB", "no question", "both", "remove unknown", "remove outside", "eval nothing"],
+    ids=[
+        "empty",
+        "whitespace",
+        "top-k 0",
+        "top-k -1",
+        "top-k 101",
+        "100 kB",
+        "no question",
+        "both",
+        "remove unknown",
+        "remove outside",
+        "eval nothing",
+    ],
 )
 def test_bad_input_exits_2_with_one_line_on_stderr(cli: CLI, isolated_dirs: Dirs, args: list[str], words: list[str]) -> None:
     assert_one_line_error(cli(*args, exit_code=2), *words)

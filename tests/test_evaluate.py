@@ -30,7 +30,10 @@ def test_normalize_answer(text: str, normal: str) -> None:
     assert normalize_answer(text) == normal
 
 
-@pytest.mark.parametrize(("prediction", "gold"), [("five", ["5"]), ("5", ["five"]), ("the New York", ["new york"]), ("Berlin.", ["Paris", "berlin"]), ("$5.7 billion", ["5.7 billion"])])
+@pytest.mark.parametrize(
+    ("prediction", "gold"),
+    [("five", ["5"]), ("5", ["five"]), ("the New York", ["new york"]), ("Berlin.", ["Paris", "berlin"]), ("$5.7 billion", ["5.7 billion"])],
+)
 def test_exact_match_after_normalisation(prediction: str, gold: list[str]) -> None:
     assert exact_match(prediction, gold) == 1.0
 
@@ -74,7 +77,9 @@ def test_recall_at_k_by_hand() -> None:
 
 
 def _result(question: str, passages: list[str], answer: str | None) -> Result:
-    hits = [Hit(chunk=Chunk("doc.txt", 0, len(text), text, id=rank), score=1 / rank, rank=rank) for rank, text in enumerate(passages, start=1)]
+    hits = [
+        Hit(chunk=Chunk("doc.txt", 0, len(text), text, id=rank), score=1 / rank, rank=rank) for rank, text in enumerate(passages, start=1)
+    ]
     found = Answer("doc.txt", 0, len(answer), answer, 0.9, answer, 0) if answer else None
     return Result(question=question, answer=found, passages=hits, facts=[])
 

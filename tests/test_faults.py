@@ -345,7 +345,9 @@ def test_an_encoder_error_in_the_worker_thread_fails_the_build_and_keeps_the_ind
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for number in range(150):
-        (corpus / f"doc{number:03}.txt").write_text(f"Port {number} handles {number} million tons of cargo a year.\n" * 40, encoding="utf-8")
+        (corpus / f"doc{number:03}.txt").write_text(
+            f"Port {number} handles {number} million tons of cargo a year.\n" * 40, encoding="utf-8"
+        )
     settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index")
     before = pipeline.build(settings, models=fake_models())
     for path in corpus.glob("*.txt"):

@@ -20,7 +20,11 @@ def server():
             "/page.html": Reply(PAGE),
             "/notes": Reply(b"Plain notes.\n", "text/plain"),
             "/report.pdf": Reply(make_pdf([["A one-page report."]]), "application/pdf"),
-            "/download?id=7": Reply(make_pdf([["A download."]]), "application/octet-stream", headers=(("Content-Disposition", 'attachment; filename="report.pdf"'),)),
+            "/download?id=7": Reply(
+                make_pdf([["A download."]]),
+                "application/octet-stream",
+                headers=(("Content-Disposition", 'attachment; filename="report.pdf"'),),
+            ),
             "/cyrillic.txt": Reply("Баку — порт.".encode("cp1251"), "text/plain; charset=windows-1251"),
             "/big-declared": Reply(b"x" * 5000, "text/plain"),
             "/big-streamed": Reply(b"x" * 200_000, "text/plain", length=False),

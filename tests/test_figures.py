@@ -56,7 +56,9 @@ def test_canonical_numbers_meet_whatever_the_notation(text: str) -> None:
     assert canonical_numbers(text) == ["4500000"]
 
 
-@pytest.mark.parametrize(("words", "digits"), [("five", "5"), ("sixteen", "16"), ("twenty five tons", "25 tons"), ("two hundred and five", "205")])
+@pytest.mark.parametrize(
+    ("words", "digits"), [("five", "5"), ("sixteen", "16"), ("twenty five tons", "25 tons"), ("two hundred and five", "205")]
+)
 def test_number_words_and_digits_give_the_same_canonical_number(words: str, digits: str) -> None:
     assert canonical_numbers(words) == canonical_numbers(digits) == [digits.split()[0]]
 
@@ -70,7 +72,10 @@ def test_canonical_numbers_of_text_without_numbers_is_empty(text: str) -> None:
     assert canonical_numbers(text) == []
 
 
-@pytest.mark.parametrize(("token", "value"), [("4,523,000", 4_523_000), ("1.5", 1.5), ("sixteen", 16), ("half", 0.5), ("sixfold", 6), ("zebra", None), ("", None)])
+@pytest.mark.parametrize(
+    ("token", "value"),
+    [("4,523,000", 4_523_000), ("1.5", 1.5), ("sixteen", 16), ("half", 0.5), ("sixfold", 6), ("zebra", None), ("", None)],
+)
 def test_parse_number(token: str, value: float | None) -> None:
     assert parse_number(token) == value
 

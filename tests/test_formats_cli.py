@@ -130,7 +130,9 @@ def test_the_sources_table_keeps_pages_only_for_pdfs(formats_store) -> None:
 
 def stored_text(dirs: Dirs, name: str) -> str:
     """A source's text as the index keeps it (for HTML, the readable text, not the file)."""
-    opened = store_mod.open_store(dirs.index_dir, pipeline.expected_manifest(Settings(corpus_dir=dirs.corpus_dir, index_dir=dirs.index_dir)))
+    opened = store_mod.open_store(
+        dirs.index_dir, pipeline.expected_manifest(Settings(corpus_dir=dirs.corpus_dir, index_dir=dirs.index_dir))
+    )
     try:
         return opened.source_text(name)
     finally:
@@ -195,7 +197,9 @@ def test_add_urls_then_ask_cites_the_pages(cli: CLI, index_copy: Dirs, server) -
 
 
 @pytest.mark.parametrize(("path", "words"), [("/missing.html", ["404 Not Found"]), ("/big.txt", ["limit"])])
-def test_a_failed_download_is_a_one_line_error(cli: CLI, isolated_dirs: Dirs, server, monkeypatch: pytest.MonkeyPatch, path: str, words: list[str]) -> None:
+def test_a_failed_download_is_a_one_line_error(
+    cli: CLI, isolated_dirs: Dirs, server, monkeypatch: pytest.MonkeyPatch, path: str, words: list[str]
+) -> None:
     monkeypatch.setattr(fetch, "MAX_BYTES", 1000)
     url = server.url(path)
     result = cli("index", "add", url, exit_code=2)

@@ -19,11 +19,25 @@ from regionqa.models import Result
 from regionqa.sources import SUPPORTED_SUFFIXES, content_hash, read_file
 
 _text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
-_html = st.lists(st.sampled_from(["<div>", "</div>", "<p>", "</p>", "<script>", "</script>", "<!--", "-->", "<br>", "&amp;", "&#0;", "<b>", "text", " ", "\n"]), max_size=60).map("".join)
+_html = st.lists(
+    st.sampled_from(
+        ["<div>", "</div>", "<p>", "</p>", "<script>", "</script>", "<!--", "-->", "<br>", "&amp;", "&#0;", "<b>", "text", " ", "\n"]
+    ),
+    max_size=60,
+).map("".join)
 _jsonl = st.lists(
     st.one_of(
-        st.fixed_dictionaries({"id": st.one_of(st.text(max_size=5), st.integers(), st.none()), "text": st.one_of(_text, st.integers())}).map(json.dumps),
-        st.builds(json.dumps, st.recursive(st.none() | st.booleans() | st.floats() | st.text(max_size=5), lambda inner: st.lists(inner) | st.dictionaries(st.text(max_size=3), inner), max_leaves=8)),
+        st.fixed_dictionaries(
+            {"id": st.one_of(st.text(max_size=5), st.integers(), st.none()), "text": st.one_of(_text, st.integers())}
+        ).map(json.dumps),
+        st.builds(
+            json.dumps,
+            st.recursive(
+                st.none() | st.booleans() | st.floats() | st.text(max_size=5),
+                lambda inner: st.lists(inner) | st.dictionaries(st.text(max_size=3), inner),
+                max_leaves=8,
+            ),
+        ),
         _text,
     ),
     max_size=6,
@@ -69,7 +83,32 @@ def engine(article_index: Dirs):
     opened.close()
 
 
-_words = st.sampled_from(["Who", "What", "How much", "President", "Kazakhstan", "Alat", "port", "cargo", "million", "tons", "?", "the", "1.5", "2024", "%", "$", "NEAR", "AND", '"', "*", "(", ")"])
+_words = st.sampled_from(
+    [
+        "Who",
+        "What",
+        "How much",
+        "President",
+        "Kazakhstan",
+        "Alat",
+        "port",
+        "cargo",
+        "million",
+        "tons",
+        "?",
+        "the",
+        "1.5",
+        "2024",
+        "%",
+        "$",
+        "NEAR",
+        "AND",
+        '"',
+        "*",
+        "(",
+        ")",
+    ]
+)
 _question = st.one_of(st.text(max_size=200), st.lists(st.one_of(_words, st.text(max_size=4)), max_size=25).map(" ".join))
 
 

@@ -191,8 +191,13 @@ def test_status_without_an_index(cli: CLI, isolated_dirs: Dirs) -> None:
 def test_index_add_a_folder_of_mixed_formats(cli: CLI, index_copy: Dirs, tmp_path: Path) -> None:
     folder = tmp_path / "bundle"
     folder.mkdir()
-    (folder / "page.html").write_text("<html><body><p>The <b>Oskemen</b> dry port opened in 2030.</p><script>x()</script></body></html>", encoding="utf-8")
-    records = [{"id": "r1", "title": "One", "text": "The Tervel canal carries barges."}, {"id": "r2", "text": "The Misla bridge spans the river."}]
+    (folder / "page.html").write_text(
+        "<html><body><p>The <b>Oskemen</b> dry port opened in 2030.</p><script>x()</script></body></html>", encoding="utf-8"
+    )
+    records = [
+        {"id": "r1", "title": "One", "text": "The Tervel canal carries barges."},
+        {"id": "r2", "text": "The Misla bridge spans the river."},
+    ]
     (folder / "notes.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
     report = cli.json("index", "add", str(folder))
     assert sorted(report["copied"]) == ["bundle/notes.jsonl", "bundle/page.html"]

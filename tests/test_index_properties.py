@@ -25,7 +25,21 @@ from regionqa.sources import content_hash, load_corpus
 
 NAMES = ["a.txt", "b.md", "c.txt", "sub/d.txt", "sub/deeper/e.md"]
 # Words the rule layers turn into entities and figures, so that those tables have rows to orphan.
-WORDS = ["Azerbaijan", "Kazakhstan", "EAEU", "port", "rail", "25 million tons", "grew", "by 17.2%", "in 2024", "Baku", "trade", "Ünïcödé", "the"]
+WORDS = [
+    "Azerbaijan",
+    "Kazakhstan",
+    "EAEU",
+    "port",
+    "rail",
+    "25 million tons",
+    "grew",
+    "by 17.2%",
+    "in 2024",
+    "Baku",
+    "trade",
+    "Ünïcödé",
+    "the",
+]
 _sentence = st.lists(st.sampled_from(WORDS), min_size=1, max_size=12).map(lambda words: " ".join(words) + ".")
 _text = st.lists(_sentence, min_size=1, max_size=8).map(lambda sentences: "\n".join(sentences) + "\n")
 _operation = st.one_of(
@@ -57,7 +71,9 @@ def check_index(settings: Settings, corpus: dict[str, str]) -> None:
         assert sorted(fts) == chunk_ids
         # No duplicates: one row per chunk span and per sentence.
         for table in ("chunks", "sentences"):
-            rows, distinct = db.execute(f'SELECT count(*), count(DISTINCT source || char(0) || start || char(0) || "end") FROM {table}').fetchone()
+            rows, distinct = db.execute(
+                f'SELECT count(*), count(DISTINCT source || char(0) || start || char(0) || "end") FROM {table}'
+            ).fetchone()
             assert rows == distinct, table
         # FAISS holds exactly the chunk ids, and each id's vector is the embedding of that chunk's text.
         index = store.vectors
@@ -148,7 +164,9 @@ def test_a_large_source_is_indexed_piece_by_piece_with_offsets_into_the_whole(mo
 
 
 _any_text = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=300)
-_wordy_text = st.lists(st.one_of(st.sampled_from(WORDS + [".", "\n", "\r\n", "\t", "“", "”", "\u200b", "\ufeff", "😀", "ﬁ", "İ"]), _any_text), max_size=40).map(" ".join)
+_wordy_text = st.lists(
+    st.one_of(st.sampled_from(WORDS + [".", "\n", "\r\n", "\t", "“", "”", "\u200b", "\ufeff", "😀", "ﬁ", "İ"]), _any_text), max_size=40
+).map(" ".join)
 
 
 @settings(max_examples=60)

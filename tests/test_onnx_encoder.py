@@ -72,7 +72,9 @@ def test_export_is_recorded_and_fp32(built) -> None:
 def test_onnx_vectors_equal_sentence_transformers(onnx_encoder) -> None:
     texts = article_texts()
     pieces = [embedding.count_word_pieces(t) for t in texts]
-    assert len(texts) >= 300 and sum(p > embedding.MAX_WORD_PIECES for p in pieces) >= 40, "the sample must include texts beyond 256 word pieces"
+    assert len(texts) >= 300 and sum(p > embedding.MAX_WORD_PIECES for p in pieces) >= 40, (
+        "the sample must include texts beyond 256 word pieces"
+    )
     onnx_encoder._cache.clear()
     fast = onnx_encoder(texts)
     reference = embedding.encode(texts)

@@ -29,7 +29,9 @@ def colour_codes(text: str) -> list[str]:
 
 
 @pytest.mark.parametrize("args", [["ask", QUESTION], ["entities"], ["facts"], ["doctor"]], ids=lambda a: a[0])
-def test_no_escape_codes_when_stdout_is_not_a_terminal(cli: CLI, article_env: Dirs, monkeypatch: pytest.MonkeyPatch, args: list[str]) -> None:
+def test_no_escape_codes_when_stdout_is_not_a_terminal(
+    cli: CLI, article_env: Dirs, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
     monkeypatch.delenv("FORCE_COLOR", raising=False)
     monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
     result = cli(*args, exit_code=None)
@@ -119,7 +121,9 @@ def test_bar_lengths() -> None:
     assert render.bar(0, 10) == "" and render.bar(3, 0) == ""
     assert render.bar(10, 10) == "█" * render.BAR_WIDTH
     assert render.bar(1, 10_000) != "", "a positive count always shows"
-    eighths = [8 * render.bar(n, 40).count("█") + (" " + render._EIGHTHS.strip()).index(render.bar(n, 40).lstrip("█") or " ") for n in range(1, 41)]
+    eighths = [
+        8 * render.bar(n, 40).count("█") + (" " + render._EIGHTHS.strip()).index(render.bar(n, 40).lstrip("█") or " ") for n in range(1, 41)
+    ]
     assert eighths == sorted(eighths) and eighths[-1] == 8 * render.BAR_WIDTH
 
 
@@ -158,7 +162,12 @@ def test_facts_csv_and_json_agree(cli: CLI, article_env: Dirs) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["entities", "--json", "--format", "csv"], ["facts", "--json", "--format", "table"], ["entities", "--graphml", "x.graphml", "--json"], ["entities", "--format", "xml"]],
+    [
+        ["entities", "--json", "--format", "csv"],
+        ["facts", "--json", "--format", "table"],
+        ["entities", "--graphml", "x.graphml", "--json"],
+        ["entities", "--format", "xml"],
+    ],
     ids=["entities json+csv", "facts json+table", "graphml+json", "unknown format"],
 )
 def test_conflicting_or_unknown_formats_are_bad_input(cli: CLI, article_env: Dirs, args: list[str]) -> None:
@@ -296,16 +305,19 @@ def test_build_progress_takes_reports_from_two_threads() -> None:
 
 def test_pipeline_reports_analysed_then_chunked_and_embedded(tmp_path: Path) -> None:
     from fakes import fake_models
-
     from regionqa import pipeline
     from regionqa.config import Settings
 
     corpus = tmp_path / "c"
     corpus.mkdir()
     for n in range(3):
-        (corpus / f"doc{n}.txt").write_text(" ".join(f"Sentence {i} of document {n} is here." for i in range(40 * (n + 1))), encoding="utf-8")
+        (corpus / f"doc{n}.txt").write_text(
+            " ".join(f"Sentence {i} of document {n} is here." for i in range(40 * (n + 1))), encoding="utf-8"
+        )
     events: list[tuple[str, int, int]] = []
-    report = pipeline.build(Settings(corpus_dir=corpus, index_dir=tmp_path / "i"), progress=lambda *e: events.append(e), models=fake_models())
+    report = pipeline.build(
+        Settings(corpus_dir=corpus, index_dir=tmp_path / "i"), progress=lambda *e: events.append(e), models=fake_models()
+    )
     assert events[0] == ("analysed", 0, 3)
     analysed = [done for stage, done, total in events if stage == "analysed"]
     chunked = [done for stage, done, _ in events if stage == "chunked"]

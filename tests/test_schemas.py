@@ -16,7 +16,12 @@ from test_beir import write_beir
 
 SCHEMAS = REPO / "schemas"
 QA_LINES = [
-    {"id": "q1", "question": "How much cargo can the Alat port handle now?", "answers": ["25 million tons"], "evidence": "from 15 to 25 million tons"},
+    {
+        "id": "q1",
+        "question": "How much cargo can the Alat port handle now?",
+        "answers": ["25 million tons"],
+        "evidence": "from 15 to 25 million tons",
+    },
     {"id": "q2", "question": "What is the boiling point of mercury on Mars?", "answers": [], "evidence": None},
 ]
 
@@ -97,7 +102,17 @@ CASES: list[tuple[str, Callable, bool]] = [
 
 
 @pytest.mark.parametrize(("schema_name", "run", "writes"), CASES, ids=[case[1].__name__.removeprefix("run_") for case in CASES])
-def test_json_output_follows_its_schema(cli: CLI, article_index: Dirs, isolated_dirs: Dirs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry: Registry, schema_name: str, run, writes: bool) -> None:
+def test_json_output_follows_its_schema(
+    cli: CLI,
+    article_index: Dirs,
+    isolated_dirs: Dirs,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    registry: Registry,
+    schema_name: str,
+    run,
+    writes: bool,
+) -> None:
     if writes:
         shutil.copytree(article_index.corpus_dir, isolated_dirs.corpus_dir)
         shutil.copytree(article_index.index_dir, isolated_dirs.index_dir, ignore=shutil.ignore_patterns(".lock"))

@@ -29,7 +29,9 @@ def test_reciprocal_rank_fusion_of_nothing_is_empty() -> None:
     assert reciprocal_rank_fusion([[], []]) == {}
 
 
-def brute_force_fuse(dense: list[tuple[int, float]], lexical: list[tuple[int, float]], method: str, weight: float) -> list[tuple[int, float]]:
+def brute_force_fuse(
+    dense: list[tuple[int, float]], lexical: list[tuple[int, float]], method: str, weight: float
+) -> list[tuple[int, float]]:
     """The fusion written out the slow way, independently of search.py."""
     ids = sorted({i for i, _ in dense} | {i for i, _ in lexical})
     scores = {}
@@ -144,7 +146,19 @@ def test_numbers_column_matches_other_notations(fts: sqlite3.Connection) -> None
 
 @pytest.mark.parametrize(
     "question",
-    ['Who said "port"?', "“Astana”?", "NEAR(port, 2)", "port*", "AND", "col : x", "'; DROP TABLE chunks_fts; --", "^port", "x_y", "٣ tons", "²"],
+    [
+        'Who said "port"?',
+        "“Astana”?",
+        "NEAR(port, 2)",
+        "port*",
+        "AND",
+        "col : x",
+        "'; DROP TABLE chunks_fts; --",
+        "^port",
+        "x_y",
+        "٣ tons",
+        "²",
+    ],
 )
 def test_punctuation_quotes_and_fts_syntax_never_break_the_query(fts: sqlite3.Connection, question: str) -> None:
     assert isinstance(_run(fts, question), list)

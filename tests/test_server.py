@@ -93,7 +93,9 @@ def test_malformed_bodies_are_422_with_one_error_line(client, body, where: str) 
     assert where in reply.json()["error"]
 
 
-@pytest.mark.parametrize("body", [b"{not json", b'{"question": "\xff\xfe"}', b"[" * 20_000 + b"]" * 20_000], ids=["syntax", "not-utf8", "nested"])
+@pytest.mark.parametrize(
+    "body", [b"{not json", b'{"question": "\xff\xfe"}', b"[" * 20_000 + b"]" * 20_000], ids=["syntax", "not-utf8", "nested"]
+)
 def test_a_body_that_is_not_json_is_422_in_the_error_shape(client, body: bytes) -> None:
     reply = client.post("/ask", content=body, headers={"content-type": "application/json"})
     assert reply.status_code == 422
@@ -242,7 +244,7 @@ def test_serve_passes_its_options_to_uvicorn(article_env: Dirs, cli: CLI, monkey
     calls = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append((app, options)))
     result = cli("serve", "--port", "9123")
-    (app, options), = calls
+    ((app, options),) = calls
     assert options["host"] == "127.0.0.1" and options["port"] == 9123
     assert "http://127.0.0.1:9123" in result.stderr
     cli("serve", "--host", "0.0.0.0")

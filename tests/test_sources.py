@@ -231,7 +231,11 @@ def test_load_corpus_reports_bad_files_and_keeps_the_good_ones(tmp_path: Path) -
 # ---------------------------------------------------------------- PDF, DOCX, web pages
 
 REPORT_PAGES = [
-    ["Caspian Ports Review", "The Alat port on the Caspian Sea handles cargo for the Middle Corridor and it has", "grown every year since the new ferry terminal opened."],
+    [
+        "Caspian Ports Review",
+        "The Alat port on the Caspian Sea handles cargo for the Middle Corridor and it has",
+        "grown every year since the new ferry terminal opened.",
+    ],
     [],  # a page without text (a picture) still counts
     ["Capacity", "The Zarvonsk Maritime Gateway handled 42 million tons of cargo in 2031.", "• Berth one", "• Berth two (planned)"],
 ]
@@ -348,11 +352,26 @@ def test_include_and_exclude_globs(path: str, include: list[str], exclude: list[
     ("page_text", "expected"),
     [
         ("", ""),
-        ("Capacity\nThe gateway handled 42 million tons of cargo in 2031.", "Capacity\nThe gateway handled 42 million tons of cargo in 2031."),
-        ("A heading\nA long line of a paragraph that the PDF wrapped at the right\nmargin of the page.", "A heading\nA long line of a paragraph that the PDF wrapped at the right margin of the page."),
-        ("The first sentence ends at the end of this line right here.\nThe next sentence starts a new line.", "The first sentence ends at the end of this line right here.\nThe next sentence starts a new line."),
-        ("A long line about the list that follows it on this page of text\n• one item\n• two items", "A long line about the list that follows it on this page of text\n• one item\n• two items"),
-        ("A long line that ends in the middle of a well-\nknown word, hyphenated at the margin.", "A long line that ends in the middle of a well-known word, hyphenated at the margin."),
+        (
+            "Capacity\nThe gateway handled 42 million tons of cargo in 2031.",
+            "Capacity\nThe gateway handled 42 million tons of cargo in 2031.",
+        ),
+        (
+            "A heading\nA long line of a paragraph that the PDF wrapped at the right\nmargin of the page.",
+            "A heading\nA long line of a paragraph that the PDF wrapped at the right margin of the page.",
+        ),
+        (
+            "The first sentence ends at the end of this line right here.\nThe next sentence starts a new line.",
+            "The first sentence ends at the end of this line right here.\nThe next sentence starts a new line.",
+        ),
+        (
+            "A long line about the list that follows it on this page of text\n• one item\n• two items",
+            "A long line about the list that follows it on this page of text\n• one item\n• two items",
+        ),
+        (
+            "A long line that ends in the middle of a well-\nknown word, hyphenated at the margin.",
+            "A long line that ends in the middle of a well-known word, hyphenated at the margin.",
+        ),
         ("  spaced   out  \x00text\n\n\n\nafter blank lines  ", "spaced out text\n\nafter blank lines"),
     ],
 )

@@ -163,7 +163,9 @@ def _words_after_wh(question: str) -> list[str]:
     return []
 
 
-_CHOICE = re.compile(r"(?:,|\b(?:is it|was it|were they|are they))\s*((?:\w+[ -]){0,2}\w+)\s+or\s+((?:\w+[ -]){0,2}\w+)\s*\?\s*$", re.IGNORECASE)
+_CHOICE = re.compile(
+    r"(?:,|\b(?:is it|was it|were they|are they))\s*((?:\w+[ -]){0,2}\w+)\s+or\s+((?:\w+[ -]){0,2}\w+)\s*\?\s*$", re.IGNORECASE
+)
 
 
 _SUPERLATIVE = re.compile(
@@ -195,7 +197,24 @@ def excluded_stems(question: str) -> frozenset[str]:
     return frozenset(stem(w) for match in _EXCLUSION.finditer(question) for _, _, w in tokens(match.group(1)))
 
 
-MONEY_WORDS = {"cost", "costs", "costed", "price", "spend", "spent", "paid", "pay", "worth", "budget", "invest", "invested", "investment", "investments", "dollars", "funding"}
+MONEY_WORDS = {
+    "cost",
+    "costs",
+    "costed",
+    "price",
+    "spend",
+    "spent",
+    "paid",
+    "pay",
+    "worth",
+    "budget",
+    "invest",
+    "invested",
+    "investment",
+    "investments",
+    "dollars",
+    "funding",
+}
 
 
 def _units_named(question: str) -> frozenset[str]:
@@ -229,19 +248,57 @@ def classify(question: str) -> QuestionType:
         options = choice_options(question)
         extreme = extreme_asked(question)
         if extreme and wh in ("place", "org", "person", "thing"):
-            return QuestionType(wh, frozenset(primary), frozenset(secondary), focus, focus_words, excluded, range_end, years, units, asks_amount, (), extreme)
+            return QuestionType(
+                wh,
+                frozenset(primary),
+                frozenset(secondary),
+                focus,
+                focus_words,
+                excluded,
+                range_end,
+                years,
+                units,
+                asks_amount,
+                (),
+                extreme,
+            )
         if options:
-            return QuestionType("choice", frozenset({"OPTION"}), frozenset(secondary) | frozenset(primary), focus, focus_words, excluded, range_end, years, units, asks_amount, options)
+            return QuestionType(
+                "choice",
+                frozenset({"OPTION"}),
+                frozenset(secondary) | frozenset(primary),
+                focus,
+                focus_words,
+                excluded,
+                range_end,
+                years,
+                units,
+                asks_amount,
+                options,
+            )
         if wh in ("amount", "measure") and set(words) & MONEY_WORDS:
             # "How much did it cost": money, whatever the currency; not for "how many investment funds".
-            return QuestionType(wh, frozenset(primary), frozenset(secondary), focus, focus_words, excluded, range_end, years, units | frozenset(CURRENCIES.values()), asks_amount)
-        return QuestionType(wh, frozenset(primary), frozenset(secondary), focus, focus_words, excluded, range_end, years, units, asks_amount)
+            return QuestionType(
+                wh,
+                frozenset(primary),
+                frozenset(secondary),
+                focus,
+                focus_words,
+                excluded,
+                range_end,
+                years,
+                units | frozenset(CURRENCIES.values()),
+                asks_amount,
+            )
+        return QuestionType(
+            wh, frozenset(primary), frozenset(secondary), focus, focus_words, excluded, range_end, years, units, asks_amount
+        )
 
     head = next((kind for kind, heads in HEAD_STEMS.items() if focus in heads), None)
     # "How much did trade grow?", "By how much did it increase?": a change, not an amount.
-    growth = bool(re.search(r"\bby (?:about |roughly |approximately )?how much\b|\bhow (?:much|many times) (?:did|has|have|had|does|do)\b", q)) and bool(
-        set(stems[-3:]) & GROWTH_STEMS or re.search(r"\bby (?:about |roughly |approximately )?how much\b", q)
-    )
+    growth = bool(
+        re.search(r"\bby (?:about |roughly |approximately )?how much\b|\bhow (?:much|many times) (?:did|has|have|had|does|do)\b", q)
+    ) and bool(set(stems[-3:]) & GROWTH_STEMS or re.search(r"\bby (?:about |roughly |approximately )?how much\b", q))
     if head == "percent" or re.search(r"\bhow many percent\b|\bby what percent", q):
         return qt("percent", {"PERCENT"}, {"MULTIPLIER", "CARDINAL"})
     times_more = re.search(r"\bhow many times (?:more|larger|bigger|higher|greater|as|over)\b", q) or (growth and "how many times" in q)
@@ -255,7 +312,12 @@ def classify(question: str) -> QuestionType:
         return qt("count", {"CARDINAL"}, {"QUANTITY", "MONEY"})
     if re.search(r"\bhow (?:long|far|old|tall|high|deep|wide)\b", q):
         return qt("measure", {"QUANTITY"}, {"DATE", "CARDINAL"})
-    if re.match(r"\s*(?:and |so |but )?when\b", q) or re.search(r"\b(?:since|from|until|till) when\b", q) or re.search(r"\bin what year\b", q) or head == "date":
+    if (
+        re.match(r"\s*(?:and |so |but )?when\b", q)
+        or re.search(r"\b(?:since|from|until|till) when\b", q)
+        or re.search(r"\bin what year\b", q)
+        or head == "date"
+    ):
         return qt("date", {"DATE"}, {"TIME", "CARDINAL"})
     if re.search(r"\bwhose\b", q):
         return qt("person", {"PERSON", "GPE", "ORG", "NORP"}, {"PROPER", "LOC"})  # "whose interests": people or states
@@ -381,7 +443,11 @@ def _candidates(store: Store, source: str, sentence: Span, options: tuple[str, .
         words = [w for _, _, w in tokens(phrase.text)]
         if label != "TITLE" and (any(e.label in PLACE for e in inner) or (len(words) > 1 and stem(words[-1]) in PLACE_HEADS)):
             label = "PLACE_PHRASE"  # "Kazakh coast of the Caspian Sea", "Aghdam region"
-        elif label != "TITLE" and all(w[:1].isupper() for w in words) and not any((e.start, e.end) == (phrase.start, phrase.end) for e in inner):
+        elif (
+            label != "TITLE"
+            and all(w[:1].isupper() for w in words)
+            and not any((e.start, e.end) == (phrase.start, phrase.end) for e in inner)
+        ):
             label = "PROPER"  # a proper name the NER missed or cut ("Jeddah", "Cholpon-Ata")
         out.append(Candidate(source, phrase.start, phrase.end, phrase.text, label, sentence))
     return out
@@ -480,7 +546,7 @@ def _word_before(candidate: Candidate) -> str:
 
 
 def _range_end_from_years(sentence: str, years: tuple[int, ...]) -> str | None:
-    """"in 2018" against "(2018–2023) ... from $5.7 to $11 billion": the first year asks for the low end."""
+    """ "in 2018" against "(2018–2023) ... from $5.7 to $11 billion": the first year asks for the low end."""
     for first, last in re.findall(r"\b(1[5-9]\d\d|20\d\d)\s*[–-]\s*(1[5-9]\d\d|20\d\d)\b", sentence):
         if int(first) in years:
             return "low"
@@ -501,7 +567,13 @@ class Ranking:
 
 
 def rank_candidates(
-    store: Store, question: str, hits: Sequence[Hit], encode: Encoder, passages: int = 5, sentences_embedded: int = 12, sentences_kept: int = 8
+    store: Store,
+    question: str,
+    hits: Sequence[Hit],
+    encode: Encoder,
+    passages: int = 5,
+    sentences_embedded: int = 12,
+    sentences_kept: int = 8,
 ) -> Ranking:
     """Score every candidate span in the best sentences of the top passages."""
     qtype = classify(question)
@@ -525,7 +597,9 @@ def rank_candidates(
     # Embedding sentences is the costly step of a cold answer: only the most promising ones,
     # by question-word coverage and passage rank, are embedded and kept.
     if len(sentences) > sentences_embedded:
-        order = sorted(range(len(sentences)), key=lambda i: -(0.8 * _coverage(texts[i], weights) + 0.2 / sentences[i][2]))[:sentences_embedded]
+        order = sorted(range(len(sentences)), key=lambda i: -(0.8 * _coverage(texts[i], weights) + 0.2 / sentences[i][2]))[
+            :sentences_embedded
+        ]
         order.sort()
         sentences, texts, contexts = [sentences[i] for i in order], [texts[i] for i in order], [contexts[i] for i in order]
     vectors = encode([question] + texts)
@@ -541,7 +615,11 @@ def rank_candidates(
         found = _candidates(store, source, sentence, qtype.options)
         entity_spans = [(c.start, c.end, c.label) for c in found if c.label in ENTITY_LABELS]
         for candidate in found:
-            inside = {label for s, e, label in entity_spans if s >= candidate.start and e <= candidate.end and (s, e) != (candidate.start, candidate.end)}
+            inside = {
+                label
+                for s, e, label in entity_spans
+                if s >= candidate.start and e <= candidate.end and (s, e) != (candidate.start, candidate.end)
+            }
             candidate.score = _score(candidate, qtype, weights, relevance / best_relevance, inside)
             candidate.parts.update(cosine=cosine, coverage=coverage, context=context)
             candidates.append(candidate)
@@ -607,7 +685,17 @@ def _names(question: str) -> list[str]:
 # (the sample set and eval/{dev,heldout,final}_*.jsonl with their out-of-corpus companions); the
 # threshold is the lowest that abstains on 85% of their out-of-corpus questions.
 # eval/blind_*.jsonl were never used for tuning: they measure how this holds on unseen questions.
-COEFFICIENTS = {"bias": -5.001, "score": 1.943, "cosine": 2.495, "coverage": 2.78, "fit": 1.158, "missing_names": -0.94, "names_found": 0.535, "untyped": -0.869, "other_year": -0.478}
+COEFFICIENTS = {
+    "bias": -5.001,
+    "score": 1.943,
+    "cosine": 2.495,
+    "coverage": 2.78,
+    "fit": 1.158,
+    "missing_names": -0.94,
+    "names_found": 0.535,
+    "untyped": -0.869,
+    "other_year": -0.478,
+}
 ABSTAIN_BELOW = 0.49
 
 

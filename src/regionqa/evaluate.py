@@ -88,7 +88,7 @@ def read_qa_file(path: Path) -> list[QAItem]:
             row = json.loads(line)
             items.append(QAItem(str(row.get("id", number)), row["question"], list(row.get("answers") or []), row.get("evidence")))
         except (json.JSONDecodeError, KeyError, TypeError) as error:
-            raise BadInputError(f"{path} line {number}: expected {{\"id\",\"question\",\"answers\",\"evidence\"}} ({error})") from None
+            raise BadInputError(f'{path} line {number}: expected {{"id","question","answers","evidence"}} ({error})') from None
     if not items:
         raise BadInputError(f"{path}: no questions in the file")
     return items
@@ -141,7 +141,9 @@ def evaluate_qa(items: list[QAItem], ask: Callable[[str], object], ks: tuple[int
     unanswerable = [r for r in rows if not r["gold"]]
     with_evidence = [r for r in answerable if r["gold"]] if any(i.evidence for i in items) else []
     n = max(len(answerable), 1)
-    recall = {f"@{k}": sum(1 for r in with_evidence if r["evidence_rank"] and r["evidence_rank"] <= k) / max(len(with_evidence), 1) for k in ks}
+    recall = {
+        f"@{k}": sum(1 for r in with_evidence if r["evidence_rank"] and r["evidence_rank"] <= k) / max(len(with_evidence), 1) for k in ks
+    }
     mrr = sum(1 / r["evidence_rank"] for r in with_evidence if r["evidence_rank"]) / max(len(with_evidence), 1)
     latencies.sort()
     return QAReport(
@@ -237,7 +239,7 @@ def _jsonl_rows(path: Path):
                 except json.JSONDecodeError as error:
                     raise BadInputError(f"{path} line {number}: not valid JSON ({error.msg})") from None
                 if not isinstance(row, dict) or "_id" not in row:
-                    raise BadInputError(f"{path} line {number}: expected an object with an \"_id\" field")
+                    raise BadInputError(f'{path} line {number}: expected an object with an "_id" field')
                 yield number, row
         except UnicodeDecodeError as error:
             raise BadInputError(f"{path}: not UTF-8 text ({error.reason}); BEIR files are UTF-8") from None
@@ -327,7 +329,9 @@ def _build_progress(notify: Callable[[str], None], every: float = 15.0):
         now = time.perf_counter()
         if now - last >= every or (stage == "analysed" and done == total):
             last = now
-            notify(f"  analysed {state['analysed']:,}/{state['total']:,} documents, embedded {state['embedded']:,} chunks ({now - started:.0f} s)")
+            notify(
+                f"  analysed {state['analysed']:,}/{state['total']:,} documents, embedded {state['embedded']:,} chunks ({now - started:.0f} s)"
+            )
 
     return progress
 
@@ -364,7 +368,9 @@ class DocumentBM25:
         self.db = sqlite3.connect(":memory:")
         self.db.execute(f"CREATE VIRTUAL TABLE docs USING fts5(name UNINDEXED, text, numbers, tokenize = '{_FTS_TOKENIZER}')")
         rows = store.db.execute("SELECT name, text FROM sources").fetchall()
-        self.db.executemany("INSERT INTO docs (name, text, numbers) VALUES (?, ?, ?)", [(n, t, " ".join(number_tokens(t))) for n, t in rows])
+        self.db.executemany(
+            "INSERT INTO docs (name, text, numbers) VALUES (?, ?, ?)", [(n, t, " ".join(number_tokens(t))) for n, t in rows]
+        )
 
     def search(self, match: str, k: int) -> list[tuple[str, float]]:
         if not match:
@@ -423,7 +429,9 @@ def beir_candidates(store, texts: list[str], vectors, options: BeirOptions) -> B
     return BeirCandidates(dense, lexical, options.lexical, source_of)
 
 
-def documents_from_chunks(hits: list[tuple[int, float]], source_of: dict[int, str], second_chunk_bonus: float = 0.0) -> list[tuple[str, float]]:
+def documents_from_chunks(
+    hits: list[tuple[int, float]], source_of: dict[int, str], second_chunk_bonus: float = 0.0
+) -> list[tuple[str, float]]:
     """Chunk hits to documents: best chunk score, plus a share of the second best; best first, ties by name."""
     top: dict[str, list[float]] = {}
     for chunk_id, score in hits:
@@ -500,7 +508,9 @@ def evaluate_beir(
     if not data.queries:
         raise BadInputError(f"no query judged in qrels/{split}.tsv has a text in {folder / 'queries.jsonl'}")
     beir_settings = replace(settings, index_dir=Path(index_dir) if index_dir else beir_index_dir(folder))
-    say(f"BEIR {data.name}, split {split}: {len(data.documents):,} documents, {len(data.queries):,} queries; index {beir_settings.index_dir}")
+    say(
+        f"BEIR {data.name}, split {split}: {len(data.documents):,} documents, {len(data.queries):,} queries; index {beir_settings.index_dir}"
+    )
     report = _build_beir_index(beir_settings, data, say)
     built = len(report.added) + len(report.changed)
     if built or report.removed:
@@ -548,6 +558,10 @@ def evaluate_beir(
             "documents_per_second": round(built / seconds, 2) if seconds else None,
             "chunks_per_second": round(report.chunks_embedded / seconds, 2) if seconds else None,
         },
-        "skipped": {"documents_without_text": data.skipped_documents, "queries_without_text": data.skipped_queries, "duplicate_documents": len(report.duplicates)},
+        "skipped": {
+            "documents_without_text": data.skipped_documents,
+            "queries_without_text": data.skipped_queries,
+            "duplicate_documents": len(report.duplicates),
+        },
         "seconds": {"encode_queries": round(t1 - t0, 2), "search": round(t2 - t1, 2), "total": round(time.perf_counter() - started, 2)},
     }

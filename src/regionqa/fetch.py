@@ -124,7 +124,9 @@ def download(url: str, timeout: float = TIMEOUT_SECONDS, max_bytes: int | None =
                         return _read(response, url, max_bytes)
                     location = response.headers.get("location", "")
                 if not location:
-                    raise SourceError(f"{url}: the server answered {response.status_code} without saying where to; add the final address instead")
+                    raise SourceError(
+                        f"{url}: the server answered {response.status_code} without saying where to; add the final address instead"
+                    )
                 # Followed by hand, so that a redirect to file:, ftp: or the like is refused by name.
                 target = response.url.join(location)
                 if target.scheme not in SCHEMES:
@@ -133,7 +135,9 @@ def download(url: str, timeout: float = TIMEOUT_SECONDS, max_bytes: int | None =
     except httpx.TimeoutException:
         raise SourceError(f"{url}: no answer within {timeout:g} s; check the address or try again later") from None
     except httpx.HTTPError as error:
-        raise SourceError(f"{url}: cannot fetch it ({type(error).__name__}: {' '.join(str(error).split())}); check the address and the connection") from None
+        raise SourceError(
+            f"{url}: cannot fetch it ({type(error).__name__}: {' '.join(str(error).split())}); check the address and the connection"
+        ) from None
 
 
 def _read(response, url: str, max_bytes: int) -> Download:

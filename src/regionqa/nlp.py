@@ -52,7 +52,14 @@ def figure_patterns() -> list[dict]:
         {"label": "MULTIPLIER", "pattern": [number, {"LOWER": {"IN": ["times", "fold", "-fold"]}}]},
         {"label": "MULTIPLIER", "pattern": [{"LOWER": {"IN": r["multiplier_words"]}}]},
         # "half of this flow", "a third", "two-thirds": shares, like percentages
-        {"label": "PERCENT", "pattern": [{"LOWER": {"IN": ["a", "one", "two"]}, "OP": "?"}, {"LOWER": "-", "OP": "?"}, {"LOWER": {"IN": r["fraction_words"]}}]},
+        {
+            "label": "PERCENT",
+            "pattern": [
+                {"LOWER": {"IN": ["a", "one", "two"]}, "OP": "?"},
+                {"LOWER": "-", "OP": "?"},
+                {"LOWER": {"IN": r["fraction_words"]}},
+            ],
+        },
     ]
     # Phrase patterns (matched on the exact text, ORTH) go to spaCy's PhraseMatcher: ~10x faster
     # than the same names as token patterns.
@@ -135,7 +142,9 @@ def load_pipeline() -> Language:
     except OSError as error:
         from .errors import ModelError
 
-        raise ModelError(f"spaCy model {SPACY_MODEL} cannot be loaded ({str(error).splitlines()[0][:200]}); run: pip install --force-reinstall {SPACY_PACKAGE}") from None
+        raise ModelError(
+            f"spaCy model {SPACY_MODEL} cannot be loaded ({str(error).splitlines()[0][:200]}); run: pip install --force-reinstall {SPACY_PACKAGE}"
+        ) from None
     nlp.enable_pipe("senter")
     add_rules(nlp)
     nlp.max_length = max(nlp.max_length, BLOCK_CHARS * 2)

@@ -17,11 +17,21 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import store as store_mod
 from .config import Settings
 from .errors import BadInputError, IndexBusyError, IndexStateError, RegionQAError
 from .models import Analysis, Fact, Result, Source
-from .sources import SUPPORTED_SUFFIXES, RECORD_SEPARATOR, content_hash, discover, file_part, is_utf8, load_corpus, matches_globs, printable, read_file
-from . import store as store_mod
+from .sources import (
+    SUPPORTED_SUFFIXES,
+    content_hash,
+    discover,
+    file_part,
+    is_utf8,
+    load_corpus,
+    matches_globs,
+    printable,
+    read_file,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -72,7 +82,9 @@ def real_models(settings: Settings) -> BuildModels:
     from .embedding import count_word_pieces, encode
     from .nlp import analyse_sources
 
-    return BuildModels(encode=partial(encode, batch_size=settings.embed_batch_size), count_tokens=count_word_pieces, analyse=analyse_sources)
+    return BuildModels(
+        encode=partial(encode, batch_size=settings.embed_batch_size), count_tokens=count_word_pieces, analyse=analyse_sources
+    )
 
 
 @dataclass
@@ -216,7 +228,14 @@ def _previous_generation(index_dir: Path, full: bool) -> Path | None:
 
 
 def _update(
-    settings: Settings, sources: list[Source], previous: Path | None, full: bool, expected, report: BuildReport, progress: Progress | None, models: BuildModels
+    settings: Settings,
+    sources: list[Source],
+    previous: Path | None,
+    full: bool,
+    expected,
+    report: BuildReport,
+    progress: Progress | None,
+    models: BuildModels,
 ) -> None:
     wanted = {s.name: s for s in sources}
     old: dict[str, str] = {}
@@ -251,7 +270,9 @@ def _update(
         finally:
             db.close()
         fault_point("vectors")
-        store_mod.write_manifest(generation, store_mod.Manifest(**{**asdict(expected), "sources": sources_count, "chunks": count, "vector_index": vector_index}))
+        store_mod.write_manifest(
+            generation, store_mod.Manifest(**{**asdict(expected), "sources": sources_count, "chunks": count, "vector_index": vector_index})
+        )
         fault_point("manifest")
         store_mod.publish(settings.index_dir, generation)
     except BaseException:
@@ -391,7 +412,9 @@ def _store_batch(db, batch: list[tuple], texts: list[str], vectors: np.ndarray) 
             store_mod.insert_parts(db, source.name, analysis, chunks, vectors[part], texts[part], numbers)
 
 
-def _analysed_pieces(sources: list[Source], analyse: Callable[[list[Source]], Iterable[tuple[Source, Analysis]]]) -> Iterator[tuple[Source, int, bool, Analysis]]:
+def _analysed_pieces(
+    sources: list[Source], analyse: Callable[[list[Source]], Iterable[tuple[Source, Analysis]]]
+) -> Iterator[tuple[Source, int, bool, Analysis]]:
     """(source, offset, last piece?, analysis) for every piece of every source, in order.
 
     A source of at most PIECE_CHARS characters is one piece, analysed whole. A longer one is cut
@@ -432,7 +455,13 @@ def _shifted(analysis: Analysis, offset: int) -> Analysis:
     def move(spans):
         return [replace(span, start=span.start + offset, end=span.end + offset) for span in spans]
 
-    return replace(analysis, sentences=move(analysis.sentences), entities=move(analysis.entities), figures=move(analysis.figures), phrases=move(analysis.phrases))
+    return replace(
+        analysis,
+        sentences=move(analysis.sentences),
+        entities=move(analysis.entities),
+        figures=move(analysis.figures),
+        phrases=move(analysis.phrases),
+    )
 
 
 # ---------------------------------------------------------------- add, remove, status
@@ -536,7 +565,9 @@ def _add_file(file: Path, name: str, label: str, corpus: Path, existing: dict[st
     """
     label = printable(label)  # a path from the shell may hold bytes that are not UTF-8
     if file.suffix.lower() not in SUPPORTED_SUFFIXES:
-        report.errors.append(f"{label}: unsupported file type {file.suffix or '(none)'}; use one of {', '.join(sorted(SUPPORTED_SUFFIXES))}")
+        report.errors.append(
+            f"{label}: unsupported file type {file.suffix or '(none)'}; use one of {', '.join(sorted(SUPPORTED_SUFFIXES))}"
+        )
         return
     try:
         # A JSONL file with some bad lines is copied for its good records; the build that follows
@@ -583,7 +614,14 @@ def _corpus_file(corpus_dir: Path, name: str) -> Path:
     corpus = corpus_dir.resolve()
     relative = Path(file_part(name))
     path = corpus / relative
-    if not name or "\x00" in name or not relative.parts or relative.is_absolute() or ".." in relative.parts or not path.parent.resolve().is_relative_to(corpus):
+    if (
+        not name
+        or "\x00" in name
+        or not relative.parts
+        or relative.is_absolute()
+        or ".." in relative.parts
+        or not path.parent.resolve().is_relative_to(corpus)
+    ):
         raise BadInputError(f"{name!r} is not a source name; names are paths inside {corpus_dir} as listed by: regionqa index status")
     return path
 
@@ -595,7 +633,9 @@ def remove(settings: Settings, name: str, progress: Progress | None = None) -> B
     """
     path = corpus_path(settings, name)
     if file_part(name) != name:
-        raise BadInputError(f"{name!r} is one record of {file_part(name)}; remove the whole file ({file_part(name)}) or edit it and run: regionqa index build")
+        raise BadInputError(
+            f"{name!r} is one record of {file_part(name)}; remove the whole file ({file_part(name)}) or edit it and run: regionqa index build"
+        )
     on_disk = path.is_file() or path.is_symlink()
     # A file deleted by hand is still indexed until the next build: removing it runs that build.
     if not on_disk and name not in _indexed_files(settings):
@@ -605,7 +645,9 @@ def remove(settings: Settings, name: str, progress: Progress | None = None) -> B
         # An index needs a source: removing the last one would delete the file and then fail the
         # build, leaving an index that still answers from a file no longer in the corpus.
         if not any(source.name != name and file_part(source.name) != name for source in load_corpus(settings.corpus_dir).sources):
-            raise BadInputError(f"{name} is the last readable source and an index needs one; add another source first: regionqa index add FILE")
+            raise BadInputError(
+                f"{name} is the last readable source and an index needs one; add another source first: regionqa index add FILE"
+            )
         if on_disk:
             path.unlink()
         return build(settings, progress=progress)
@@ -669,7 +711,7 @@ def check_question(question: str) -> str:
     cleaned = "".join(ch if ch.isprintable() else " " for ch in question)
     cleaned = " ".join(cleaned.split())
     if not cleaned:
-        raise BadInputError("the question is empty; ask something, e.g. regionqa ask \"Who is the President of Azerbaijan?\"")
+        raise BadInputError('the question is empty; ask something, e.g. regionqa ask "Who is the President of Azerbaijan?"')
     if len(cleaned) > MAX_QUESTION_CHARS:
         raise BadInputError(f"the question is {len(cleaned):,} characters long; ask in at most {MAX_QUESTION_CHARS:,}")
     return cleaned
@@ -788,8 +830,15 @@ def list_facts(engine: Engine, label: str | None = None, source: str | None = No
         sentence = engine.store.sentences(source_name, figure.start, figure.end)
         facts.append(
             Fact(
-                source=source_name, start=figure.start, end=figure.end, text=figure.text, label=figure.label,
-                sentence=sentence[0].text if sentence else "", value=figure.value, value_max=figure.value_max, unit=figure.unit,
+                source=source_name,
+                start=figure.start,
+                end=figure.end,
+                text=figure.text,
+                label=figure.label,
+                sentence=sentence[0].text if sentence else "",
+                value=figure.value,
+                value_max=figure.value_max,
+                unit=figure.unit,
             )
         )
     return facts

@@ -284,7 +284,11 @@ def print_checks(checks: list[Check], console: Console) -> None:
     console.print()
     console.print("To fix:", style="bold")
     for check in problems:
-        console.print(Text.assemble("  ", (check.status, CHECK_STYLES[check.status]), f" {check.name}: ", (check.fix or "see the detail above", "bold")))
+        console.print(
+            Text.assemble(
+                "  ", (check.status, CHECK_STYLES[check.status]), f" {check.name}: ", (check.fix or "see the detail above", "bold")
+            )
+        )
 
 
 def print_status(status: Status, console: Console) -> None:
@@ -302,7 +306,10 @@ def print_status(status: Status, console: Console) -> None:
             console.print(f"  {source['name']}  ({source['chunks']} chunks, {source['content_hash'][:12]})", markup=False)
     stale = status.stale
     if any(stale.values()):
-        console.print(f"stale: {len(stale['added'])} new, {len(stale['changed'])} changed, {len(stale['removed'])} removed in the corpus; run: regionqa index build", style="yellow")
+        console.print(
+            f"stale: {len(stale['added'])} new, {len(stale['changed'])} changed, {len(stale['removed'])} removed in the corpus; run: regionqa index build",
+            style="yellow",
+        )
     elif status.generation:
         console.print("up to date with the corpus", style="green")
 
@@ -314,7 +321,14 @@ def print_qa_report(report: QAReport, console: Console) -> None:
     for column in ("id", "evidence rank", "EM", "F1", "answer", "gold"):
         table.add_column(column, overflow="fold")
     for row in report.rows:
-        table.add_row(row["id"], str(row["evidence_rank"] or "-"), f"{row['em']:.0f}", f"{row['f1']:.2f}", str(row["prediction"]), " | ".join(row["gold"]) or "(unanswerable)")
+        table.add_row(
+            row["id"],
+            str(row["evidence_rank"] or "-"),
+            f"{row['em']:.0f}",
+            f"{row['f1']:.2f}",
+            str(row["prediction"]),
+            " | ".join(row["gold"]) or "(unanswerable)",
+        )
     console.print(table)
     r = report.evidence_recall
     console.print(
@@ -331,7 +345,10 @@ def print_beir(result: dict, console: Console) -> None:
     """The BEIR retrieval metrics of `regionqa eval --beir`: one row per retriever."""
     from rich.table import Table
 
-    table = Table(title=f"{result['dataset']} ({result['split']}, {result['queries']:,} queries, {result['documents']:,} documents)", title_justify="left")
+    table = Table(
+        title=f"{result['dataset']} ({result['split']}, {result['queries']:,} queries, {result['documents']:,} documents)",
+        title_justify="left",
+    )
     table.add_column("retriever")
     for column in ("nDCG@10", "Recall@10", "Recall@100"):
         table.add_column(column, justify="right")
@@ -344,14 +361,22 @@ def print_beir(result: dict, console: Console) -> None:
         f"fusion: {fusion}; depth {s['depth']}; BM25 over {s['lexical']}s; chunks of at most {s['chunking']['max_tokens']} word pieces",
         style="dim",
     )
-    built = "reused" if index["reused"] else f"built in {index['build_seconds']:.1f} s ({index['documents_indexed']:,} documents, {index['chunks_embedded']:,} chunks embedded)"
+    built = (
+        "reused"
+        if index["reused"]
+        else f"built in {index['build_seconds']:.1f} s ({index['documents_indexed']:,} documents, {index['chunks_embedded']:,} chunks embedded)"
+    )
     console.print(f"index: {index['path']} ({index['chunks']:,} chunks), {built}", style="dim")
 
 
 # ---------------------------------------------------------------- progress of index builds
 
 # The stages a build reports through its progress(stage, done, total) callback (see pipeline.Progress).
-PROGRESS_STAGES = {"analysed": ("analysing sources", "sources"), "embedded": ("embedding chunks", "chunks"), "exporting": ("preparing the query encoder", "")}
+PROGRESS_STAGES = {
+    "analysed": ("analysing sources", "sources"),
+    "embedded": ("embedding chunks", "chunks"),
+    "exporting": ("preparing the query encoder", ""),
+}
 
 
 class _BuildProgress:

@@ -99,13 +99,18 @@ def fuse(dense: Sequence[tuple[int, float]], lexical: Sequence[tuple[int, float]
     if settings.method == "rrf":
         fused = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in lexical]])
     else:
-        d, l = min_max(dict(dense)), min_max(dict(lexical))
+        dense_scores, lexical_scores = min_max(dict(dense)), min_max(dict(lexical))
         w = settings.dense_weight
-        fused = {key: w * d.get(key, 0.0) + (1 - w) * l.get(key, 0.0) for key in d.keys() | l.keys()}
+        fused = {
+            key: w * dense_scores.get(key, 0.0) + (1 - w) * lexical_scores.get(key, 0.0)
+            for key in dense_scores.keys() | lexical_scores.keys()
+        }
     return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
 
 
-def retrieve(store: Store, question: str, query_vector: np.ndarray | None, top_k: int, settings: RetrievalSettings = RetrievalSettings()) -> list[Hit]:
+def retrieve(
+    store: Store, question: str, query_vector: np.ndarray | None, top_k: int, settings: RetrievalSettings = RetrievalSettings()
+) -> list[Hit]:
     """The top_k chunks for a question by fused dense and lexical scores.
 
     With `query_vector=None` only BM25 is used (and with an empty match only dense).

@@ -27,8 +27,8 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__, pipeline, render
 from .config import Settings
@@ -60,10 +60,16 @@ def _top_k(value: int) -> int:
 class AskRequest(BaseModel):
     """A question; `top_k` passages are returned (as `ask --top-k`)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"question": "How much cargo can the Alat port handle now?", "top_k": 5}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"question": "How much cargo can the Alat port handle now?", "top_k": 5}]}
+    )
 
     # Checked by the CLI's own functions, so that the API and the CLI refuse with the same words.
-    question: Annotated[str, Field(strict=True, description=f"At most {pipeline.MAX_QUESTION_CHARS:,} characters once whitespace is collapsed."), AfterValidator(_question)]
+    question: Annotated[
+        str,
+        Field(strict=True, description=f"At most {pipeline.MAX_QUESTION_CHARS:,} characters once whitespace is collapsed."),
+        AfterValidator(_question),
+    ]
     top_k: Annotated[int, Field(strict=True, json_schema_extra={"minimum": 1, "maximum": pipeline.MAX_TOP_K}), AfterValidator(_top_k)] = 5
 
 
@@ -77,7 +83,9 @@ class AnswerOut(BaseModel):
     end: int
     sentence: str = Field(description="The sentence that supports the answer.")
     label: str = Field(description="The answer's type: PERSON, GPE, MONEY, QUANTITY, ...")
-    location: str = Field(description='Where the span is, for a person to look up: "p. 3" (a PDF page; "pp. 3–4" across pages) or "line 11".')
+    location: str = Field(
+        description='Where the span is, for a person to look up: "p. 3" (a PDF page; "pp. 3–4" across pages) or "line 11".'
+    )
 
 
 class PassageOut(BaseModel):
@@ -88,7 +96,9 @@ class PassageOut(BaseModel):
     start: int
     end: int
     text: str
-    location: str = Field(description='Where the span is, for a person to look up: "p. 3" (a PDF page; "pp. 3–4" across pages) or "line 11".')
+    location: str = Field(
+        description='Where the span is, for a person to look up: "p. 3" (a PDF page; "pp. 3–4" across pages) or "line 11".'
+    )
 
 
 class FactOut(BaseModel):
@@ -136,7 +146,10 @@ class ErrorOut(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "A bad query argument (the CLI's message)."},
     413: {"model": ErrorOut, "description": f"The request body is over {MAX_BODY_BYTES:,} bytes."},
-    422: {"model": ErrorOut, "description": "The body is not JSON or not the documented object, or its question or top_k is refused (the CLI's message)."},
+    422: {
+        "model": ErrorOut,
+        "description": "The body is not JSON or not the documented object, or its question or top_k is refused (the CLI's message).",
+    },
     503: {"model": ErrorOut, "description": "The index or a model cannot be used."},
 }
 
@@ -306,7 +319,9 @@ def create_app(settings: Settings, engine: pipeline.Engine | None = None) -> Fas
 
     @app.get("/facts", response_model=list[FactOut], responses=ERRORS, summary="List figures")
     def facts(
-        label: Annotated[str | None, Query(description="Only this label: MONEY, QUANTITY, PERCENT, CARDINAL, MULTIPLIER, DATE.", max_length=64)] = None,
+        label: Annotated[
+            str | None, Query(description="Only this label: MONEY, QUANTITY, PERCENT, CARDINAL, MULTIPLIER, DATE.", max_length=64)
+        ] = None,
         source: Annotated[str | None, Query(description="Only this source.", max_length=4096)] = None,
     ) -> Response:
         """The figures of the corpus (money, quantities, percentages, counts, dates) with normalised values."""

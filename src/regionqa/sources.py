@@ -161,7 +161,7 @@ _FLAT_TAGS = frozenset(
     p li td th tr dt dd option optgroup rb rt rp thead tbody tfoot colgroup caption html head body""".split()
 )
 _SKIPPED_OPENING = re.compile(r"<(script|style|noscript|template|head)\b", re.IGNORECASE)
-_BLOCK_TAG = re.compile(r"</?(?:%s)\b[^<>]*>" % "|".join(sorted(BLOCK_TAGS)), re.IGNORECASE)
+_BLOCK_TAG = re.compile(r"</?(?:" + "|".join(sorted(BLOCK_TAGS)) + r")\b[^<>]*>", re.IGNORECASE)
 _ANY_TAG = re.compile(r"<[^<>]*>")
 
 
@@ -216,7 +216,9 @@ def web_page_to_text(html: str) -> str:
         return _flat_html_text(html)
     import trafilatura
 
-    text = trafilatura.extract(html, output_format="txt", include_comments=False, include_tables=True, favor_recall=True, with_metadata=False)
+    text = trafilatura.extract(
+        html, output_format="txt", include_comments=False, include_tables=True, favor_recall=True, with_metadata=False
+    )
     if not text or not text.strip():
         return html_to_text(html)
     lines = [" ".join(line.split()) for line in text.splitlines()]
@@ -376,14 +378,16 @@ def read_file(path: Path, name: str, problems: list[str] | None = None) -> list[
         # Latin-1 file name) would fail at the first write and stop the whole build.
         raise SourceError(f"{printable(name)}: the file name is not valid UTF-8; rename the file")
     if file_part(name) != name:
-        raise SourceError(f"{name}: a file name with \".jsonl#\" in it reads as a record of a JSONL file; rename the file")
+        raise SourceError(f'{name}: a file name with ".jsonl#" in it reads as a record of a JSONL file; rename the file')
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise SourceError(f"{name}: unsupported file type {suffix or '(none)'}; use one of {', '.join(sorted(SUPPORTED_SUFFIXES))}")
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise SourceError(f"{name}: the file has {size / 1e6:,.0f} MB; regionqa reads at most {MAX_FILE_BYTES / 1e6:,.0f} MB a file; split it")
+            raise SourceError(
+                f"{name}: the file has {size / 1e6:,.0f} MB; regionqa reads at most {MAX_FILE_BYTES / 1e6:,.0f} MB a file; split it"
+            )
         raw = path.read_bytes()
     except OSError as error:
         raise SourceError(f"{name}: cannot read the file ({error.strerror})") from None
@@ -445,9 +449,9 @@ def _jsonl_record(line: str, where: str, number: int, seen: set[str]) -> tuple[s
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
-        raise SourceError(f"{where}: not valid JSON ({error.msg}); each line must be one {{\"id\",\"title\",\"text\"}} object") from None
+        raise SourceError(f'{where}: not valid JSON ({error.msg}); each line must be one {{"id","title","text"}} object') from None
     if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-        raise SourceError(f"{where}: expected an object with a string \"text\" field")
+        raise SourceError(f'{where}: expected an object with a string "text" field')
     record_id = str(record.get("id", number)).strip()
     if not record_id or "/" in record_id or RECORD_SEPARATOR in record_id:
         raise SourceError(f"{where}: the id {record_id!r} must be non-empty and contain no '/' or '#'")

@@ -255,7 +255,13 @@ def delete_sources(db: sqlite3.Connection, names: Sequence[str]) -> None:
 
 
 def insert_source(
-    db: sqlite3.Connection, source: Source, analysis: Analysis, chunks: list[Chunk], vectors: np.ndarray, search_texts: list[str], numbers: list[str]
+    db: sqlite3.Connection,
+    source: Source,
+    analysis: Analysis,
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    search_texts: list[str],
+    numbers: list[str],
 ) -> None:
     """Store one analysed, chunked and embedded source; the caller commits.
 
@@ -264,12 +270,21 @@ def insert_source(
     """
     name = source.name
     pages = json.dumps(list(source.pages)) if source.pages else None
-    db.execute("INSERT INTO sources (name, content_hash, title, text, pages) VALUES (?, ?, ?, ?, ?)", (name, source.content_hash, source.title, source.text, pages))
+    db.execute(
+        "INSERT INTO sources (name, content_hash, title, text, pages) VALUES (?, ?, ?, ?, ?)",
+        (name, source.content_hash, source.title, source.text, pages),
+    )
     insert_parts(db, name, analysis, chunks, vectors, search_texts, numbers)
 
 
 def insert_parts(
-    db: sqlite3.Connection, name: str, analysis: Analysis, chunks: list[Chunk], vectors: np.ndarray, search_texts: list[str], numbers: list[str]
+    db: sqlite3.Connection,
+    name: str,
+    analysis: Analysis,
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    search_texts: list[str],
+    numbers: list[str],
 ) -> None:
     """Store the analysis and embedded chunks of (a piece of) an inserted source; offsets are into its whole text.
 
@@ -284,9 +299,14 @@ def insert_parts(
         'INSERT INTO figures (source, start, "end", text, label, value, value_max, unit) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         [(name, f.start, f.end, f.text, f.label, f.value, f.value_max, f.unit) for f in analysis.figures],
     )
-    db.executemany('INSERT INTO phrases (source, start, "end", label) VALUES (?, ?, ?, ?)', [(name, p.start, p.end, p.label) for p in analysis.phrases])
+    db.executemany(
+        'INSERT INTO phrases (source, start, "end", label) VALUES (?, ?, ?, ?)', [(name, p.start, p.end, p.label) for p in analysis.phrases]
+    )
     for chunk, vector, search_text, number_text in zip(chunks, vectors, search_texts, numbers, strict=True):
-        cursor = db.execute('INSERT INTO chunks (source, start, "end", vector) VALUES (?, ?, ?, ?)', (name, chunk.start, chunk.end, vector.astype(np.float32).tobytes()))
+        cursor = db.execute(
+            'INSERT INTO chunks (source, start, "end", vector) VALUES (?, ?, ?, ?)',
+            (name, chunk.start, chunk.end, vector.astype(np.float32).tobytes()),
+        )
         db.execute("INSERT INTO chunks_fts (rowid, text, numbers) VALUES (?, ?, ?)", (cursor.lastrowid, search_text, number_text))
 
 
@@ -411,7 +431,10 @@ def write_manifest(generation: Path, manifest: Manifest) -> Manifest:
     """Record each data file's size and hash, then write the manifest."""
     from .integrity import file_sha256
 
-    files = {name: {"size": (generation / name).stat().st_size, "sha256": file_sha256(generation / name)} for name in (DATABASE_FILE, VECTORS_FILE)}
+    files = {
+        name: {"size": (generation / name).stat().st_size, "sha256": file_sha256(generation / name)}
+        for name in (DATABASE_FILE, VECTORS_FILE)
+    }
     final = Manifest(**{**asdict(manifest), "files": files, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     (generation / MANIFEST_FILE).write_text(json.dumps(asdict(final), indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return final
@@ -433,7 +456,8 @@ def read_manifest(generation: Path) -> Manifest:
         raise IndexStateError(f"the index manifest {path} is unreadable ({detail}); {REBUILD_HINT}") from None
     counts_ok = all(type(getattr(manifest, key)) is int for key in ("schema_version", "dimension", "sources", "chunks"))
     files_ok = isinstance(manifest.files, dict) and all(
-        isinstance(entry, dict) and type(entry.get("size")) is int and isinstance(entry.get("sha256"), str) for entry in manifest.files.values()
+        isinstance(entry, dict) and type(entry.get("size")) is int and isinstance(entry.get("sha256"), str)
+        for entry in manifest.files.values()
     )
     if not (counts_ok and files_ok):
         raise IndexStateError(f"the index manifest {path} is malformed (a count or the file list has the wrong type); {REBUILD_HINT}")
@@ -488,7 +512,11 @@ class Store:
             self.vectors = faiss.read_index(str(generation / VECTORS_FILE))
         except (sqlite3.DatabaseError, RuntimeError) as error:
             raise IndexStateError(f"the index in {generation} cannot be read ({str(error).splitlines()[0]}); {REBUILD_HINT}") from None
-        if self.vectors.d != manifest.dimension or self.vectors.ntotal != manifest.chunks or manifest.vector_index not in VECTOR_INDEX_TYPES:
+        if (
+            self.vectors.d != manifest.dimension
+            or self.vectors.ntotal != manifest.chunks
+            or manifest.vector_index not in VECTOR_INDEX_TYPES
+        ):
             raise IndexStateError(f"the vector file in {generation} does not match its manifest; {REBUILD_HINT}")
         if self.vectors.ntotal:
             set_search_parameters(self.vectors, manifest.vector_index)
@@ -561,11 +589,16 @@ class Store:
     def sentences(self, source: str, start: int, end: int) -> list[Span]:
         """Sentences overlapping [start, end) of a source."""
         text = self.source_text(source)
-        rows = self.db.execute('SELECT start, "end" FROM sentences WHERE source = ? AND "end" > ? AND start < ? ORDER BY start', (source, start, end))
+        rows = self.db.execute(
+            'SELECT start, "end" FROM sentences WHERE source = ? AND "end" > ? AND start < ? ORDER BY start', (source, start, end)
+        )
         return [Span(s, e, text[s:e], "SENTENCE") for s, e in rows]
 
     def entities(self, source: str, start: int, end: int) -> list[Span]:
-        rows = self.db.execute('SELECT start, "end", text, label FROM entities WHERE source = ? AND start >= ? AND "end" <= ? ORDER BY start', (source, start, end))
+        rows = self.db.execute(
+            'SELECT start, "end", text, label FROM entities WHERE source = ? AND start >= ? AND "end" <= ? ORDER BY start',
+            (source, start, end),
+        )
         return [Span(*r) for r in rows]
 
     def figures(self, source: str, start: int, end: int) -> list[Figure]:
@@ -577,7 +610,9 @@ class Store:
 
     def phrases(self, source: str, start: int, end: int) -> list[Span]:
         text = self.source_text(source)
-        rows = self.db.execute('SELECT start, "end", label FROM phrases WHERE source = ? AND start >= ? AND "end" <= ? ORDER BY start', (source, start, end))
+        rows = self.db.execute(
+            'SELECT start, "end", label FROM phrases WHERE source = ? AND start >= ? AND "end" <= ? ORDER BY start', (source, start, end)
+        )
         return [Span(s, e, text[s:e], label) for s, e, label in rows]
 
     # -- listings
