@@ -8,7 +8,7 @@ article (corpus/azerbaijan-central-asia.txt), in one process:
 
 1. load the models first (sentence-transformers, spaCy, the tokenizer), timed apart, so that
    both sides below start warm;
-2. a full `pipeline.build_sources` into a temporary index, with the stages timed by wrapping
+2. a full `indexing.build_sources` into a temporary index, with the stages timed by wrapping
    what the build calls: spaCy analysis (nlp.analyse_sources, consumed lazily), chunking
    (chunk_source with its word-piece counting), embedding (the encoder), SQLite (inserts,
    deletes), FAISS (reading the vectors back and building the index), the manifest (file
@@ -113,13 +113,13 @@ def load_models() -> dict[str, float]:
 
 def timed_build(sources, index_dir: Path) -> tuple[float, Stopwatch, object]:
     """A full build of `sources` into index_dir with every stage timed."""
-    from regionqa import chunking, pipeline
+    from regionqa import chunking, indexing
     from regionqa import store as store_mod
     from regionqa.config import Settings
 
     settings = Settings(index_dir=index_dir, corpus_dir=index_dir.parent / "unused-corpus")
     watch = Stopwatch()
-    models = pipeline.real_models(settings)
+    models = indexing.real_models(settings)
     models = replace(
         models,
         encode=watch.wrap("embedding", models.encode),
@@ -128,11 +128,11 @@ def timed_build(sources, index_dir: Path) -> tuple[float, Stopwatch, object]:
     )
     patches = {
         (chunking, "chunk_source"): "chunking",
-        (store_mod, "insert_source"): "SQLite",
-        (store_mod, "insert_parts"): "SQLite",
-        (store_mod, "delete_sources"): "SQLite",
-        (store_mod, "open_for_writing"): "SQLite",
-        (store_mod, "write_vectors"): "FAISS",
+        (store_mod.IndexWriter, "insert_source"): "SQLite",
+        (store_mod.IndexWriter, "insert_parts"): "SQLite",
+        (store_mod.IndexWriter, "delete_sources"): "SQLite",
+        (store_mod.IndexWriter, "__init__"): "SQLite",
+        (store_mod.IndexWriter, "write_vectors"): "FAISS",
         (store_mod, "write_manifest"): "manifest",
         (store_mod, "publish"): "publish",
     }
@@ -143,7 +143,7 @@ def timed_build(sources, index_dir: Path) -> tuple[float, Stopwatch, object]:
             setattr(module, name, watch.wrap(stage, getattr(module, name)))
     try:
         started, cpu = time.perf_counter(), time.process_time()
-        report = pipeline.build_sources(settings, sources, full=True, models=models)
+        report = indexing.build_sources(settings, sources, full=True, models=models)
         total = time.perf_counter() - started
         watch.cpu = time.process_time() - cpu
     finally:

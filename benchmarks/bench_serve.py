@@ -10,7 +10,7 @@ evaluation questions (eval/*.jsonl and ../shared/eval/sample_qa.jsonl), cycled: 
 meets each question for the first time (its embedding is computed), later passes repeat them
 (the encoder's cache answers), so both are reported apart as well as together. Optionally
 `--clients N` threads then share `--requests` more requests for throughput. Finally the same
-sequential questions are answered by a `pipeline.Engine` in this process: the difference is
+sequential questions are answered by a `engine_mod.Engine` in this process: the difference is
 what HTTP, JSON and uvicorn add. The server is stopped at the end (and on any error).
 Targets (issue 4): p50 <= 15 ms, p99 <= 50 ms on the article index.
 """
@@ -144,11 +144,12 @@ def concurrent(url: str, sequence: list[str], clients: int) -> tuple[list[float]
 
 
 def in_process(index_dir: Path, warm_up: list[str], sequence: list[str]) -> list[float]:
-    """The same questions through pipeline.Engine and render.result_json, without HTTP."""
-    from regionqa import pipeline, render
+    """The same questions through engine_mod.Engine and render.result_json, without HTTP."""
+    from regionqa import engine as engine_mod
+    from regionqa import render
     from regionqa.config import Settings
 
-    engine = pipeline.Engine(Settings(index_dir=index_dir, corpus_dir=index_dir / "unused"))
+    engine = engine_mod.Engine(Settings(index_dir=index_dir, corpus_dir=index_dir / "unused"))
     for question in warm_up:
         engine.ask(question)
     out = []

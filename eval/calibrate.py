@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from regionqa import pipeline
+from regionqa import engine as engine_mod
 from regionqa.answer import COEFFICIENTS, confidence, features, rank_candidates
 from regionqa.config import Settings
 from regionqa.evaluate import f1_score, read_qa_file
@@ -27,7 +27,7 @@ OOC_TARGET = 0.85  # share of out-of-corpus questions to abstain on (the bar is 
 
 
 def collect(paths: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    engine = pipeline.open_engine(Settings(), build_if_missing=True)
+    engine = engine_mod.open_engine(Settings(), build_if_missing=True)
     names = list(COEFFICIENTS)
     rows, labels, ids, gold = [], [], [], []
     for path in paths:

@@ -57,14 +57,14 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Dirs:
 @pytest.fixture(scope="session")
 def article_index(tmp_path_factory: pytest.TempPathFactory) -> Dirs:
     """The article indexed once with the real spaCy and embedding models. Treat as read-only."""
-    from regionqa import pipeline
+    from regionqa import indexing
     from regionqa.config import Settings
 
     root = tmp_path_factory.mktemp("article")
     dirs = Dirs(corpus_dir=root / "corpus", index_dir=root / "index")
     dirs.corpus_dir.mkdir()
     shutil.copyfile(ARTICLE, dirs.corpus_dir / ARTICLE_NAME)
-    report = pipeline.build(Settings(corpus_dir=dirs.corpus_dir, index_dir=dirs.index_dir))
+    report = indexing.build(Settings(corpus_dir=dirs.corpus_dir, index_dir=dirs.index_dir))
     assert report.added == [ARTICLE_NAME] and report.chunks_total > 0, report
     return dirs
 
@@ -147,14 +147,14 @@ SMALL_QUESTION = "What is the annual cargo capacity of the Zarvonsk Maritime Gat
 def small_index(article_index: Dirs, tmp_path_factory: pytest.TempPathFactory) -> Dirs:
     """A three-sentence source indexed with the real models: rebuilt in a second, for tests that
     break an index and rebuild it. (After article_index, so that its ONNX export is linked, not redone.)"""
-    from regionqa import pipeline
+    from regionqa import indexing
     from regionqa.config import Settings
 
     root = tmp_path_factory.mktemp("small")
     dirs = Dirs(corpus_dir=root / "corpus", index_dir=root / "index")
     dirs.corpus_dir.mkdir()
     (dirs.corpus_dir / SMALL_NAME).write_text(SMALL_TEXT, encoding="utf-8")
-    pipeline.build(Settings(corpus_dir=dirs.corpus_dir, index_dir=dirs.index_dir))
+    indexing.build(Settings(corpus_dir=dirs.corpus_dir, index_dir=dirs.index_dir))
     return dirs
 
 

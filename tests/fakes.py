@@ -1,6 +1,6 @@
 """Fake models for fast index builds: a deterministic hash encoder and spaCy's blank English.
 
-`pipeline.build(..., models=fake_models())` builds a real index (SQLite, FAISS, manifest,
+`indexing.build(..., models=fake_models())` builds a real index (SQLite, FAISS, manifest,
 generations) in milliseconds, so that property tests can build hundreds of them.
 """
 
@@ -11,8 +11,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from regionqa.batches import BuildModels
 from regionqa.embedding import DIMENSION
-from regionqa.pipeline import BuildModels
 
 
 def fake_encode(texts: list[str]) -> np.ndarray:

@@ -120,11 +120,11 @@ def one_line_each(lines: list[str], expected: dict[str, list[str]], prefix: str 
 
 
 def indexed_texts(dirs: Dirs) -> dict[str, str]:
-    from regionqa import pipeline
+    from regionqa import indexing
     from regionqa import store as store_mod
     from regionqa.config import Settings
 
-    store = store_mod.open_store(dirs.index_dir, pipeline.expected_manifest(Settings(corpus_dir=dirs.corpus_dir, index_dir=dirs.index_dir)))
+    store = store_mod.open_store(dirs.index_dir, indexing.expected_manifest(Settings(corpus_dir=dirs.corpus_dir, index_dir=dirs.index_dir)))
     try:
         return dict(store.db.execute("SELECT name, text FROM sources"))
     finally:
@@ -302,13 +302,13 @@ def test_index_add_of_the_root_folder_is_refused_at_once(cli: CLI, small_copy: D
 def test_a_copy_never_lands_outside_the_corpus(small_copy: Dirs, tmp_path: Path, name: str) -> None:
     """The last guard of `index add`: whatever name a folder walk or a URL produced, a file is only
     ever written inside the corpus folder."""
-    from regionqa import pipeline
+    from regionqa import corpus as corpus_mod
 
     file = tmp_path / "evil.txt"
     file.write_text("A note that must stay where it is.\n", encoding="utf-8")
     before = snapshot(tmp_path, skip=(small_copy.index_dir,))
-    report = pipeline.AddReport()
-    pipeline._add_file(file, name, str(file), small_copy.corpus_dir, {}, report)
+    report = corpus_mod.AddReport()
+    corpus_mod._add_file(file, name, str(file), small_copy.corpus_dir, {}, report)
     assert report.copied == [] and len(report.errors) == 1 and "is not a source name" in report.errors[0]
     assert snapshot(tmp_path, skip=(small_copy.index_dir,)) == before
 
@@ -373,23 +373,23 @@ def test_a_5_mb_file_is_indexed_piece_by_piece() -> None:
     point into the whole text. Fake models: the real ones take minutes a megabyte on two cores.
     The memory itself is measured on 100 MB by the slow test below (in a fresh process)."""
     from fakes import count_words, fake_encode
-    from regionqa import pipeline
+    from regionqa import batches, indexing
     from regionqa import store as store_mod
     from regionqa.config import Settings
 
     calls: list[int] = []
-    models = pipeline.BuildModels(encode=fake_encode, count_tokens=count_words, analyse=_line_analyser(calls), export_query_encoder=False)
+    models = batches.BuildModels(encode=fake_encode, count_tokens=count_words, analyse=_line_analyser(calls), export_query_encoder=False)
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index")
         settings.corpus_dir.mkdir()
         lines = write_large_file(settings.corpus_dir / "big.txt", 5_000_000)
         (settings.corpus_dir / "small.txt").write_text("Kazakhstan joined the EAEU.\n", encoding="utf-8")
-        report = pipeline.build(settings, models=models)
+        report = indexing.build(settings, models=models)
         assert sorted(report.added) == ["big.txt", "small.txt"] and report.chunks_total > 5000
-        assert len(calls) >= 5 and max(calls) <= pipeline.PIECE_CHARS, calls
+        assert len(calls) >= 5 and max(calls) <= batches.PIECE_CHARS, calls
         text = (settings.corpus_dir / "big.txt").read_text(encoding="utf-8")
-        store = store_mod.open_store(settings.index_dir, pipeline.expected_manifest(settings))
+        store = store_mod.open_store(settings.index_dir, indexing.expected_manifest(settings))
         try:
             assert store.source_text("big.txt") == text
             assert store.db.execute("SELECT count(*) FROM sentences WHERE source = 'big.txt'").fetchone()[0] == lines
@@ -409,13 +409,15 @@ LARGE_RUN = textwrap.dedent(
     from pathlib import Path
     sys.path.insert(0, sys.argv[2])
     from fakes import blank_pipeline, fake_models
-    from regionqa import pipeline
+    from regionqa import batches
+    from regionqa import corpus as corpus_mod
+    from regionqa import indexing
     from regionqa.config import Settings
     root = Path(sys.argv[1])
     settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index")
     blank_pipeline()
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    report = pipeline.build(settings, models=fake_models())
+    report = indexing.build(settings, models=fake_models())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(report.chunks_total, (peak - baseline) * 1024)
     """

@@ -1,8 +1,8 @@
 """Fault injection: builds killed with SIGKILL at named points, two builds at once, readers during builds.
 
-The builds run as the real `regionqa` command in a subprocess; REGIONQA_FAULT_POINT=<point> makes
-the build kill itself at that point of pipeline._update (see pipeline.fault_point), and
-<point>:stop makes it stop itself (SIGSTOP) there, so that a test can act while it holds the lock.
+The builds run as the real `regionqa` command in a subprocess; through tests/fault_launcher.py,
+`<point>` makes the build kill itself at that step (see batches.reached), and
+`<point>:stop` makes it stop itself (SIGSTOP) there, so that a test can act while it holds the lock.
 After a kill the previous index must answer exactly as before, and the next build must finish
 the work and remove what the killed one left.
 """
@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 
 from conftest import ARTICLE_NAME, CLI, Dirs
-from regionqa.pipeline import FAULT_POINT_ENV
 
 PORT_NAME = "zarvonsk-port.txt"
 PORT_TEXT = (
@@ -37,11 +36,11 @@ BEFORE_SWITCH = ["analysed", "embedded", "committed", "vectors", "manifest"]
 def regionqa(*args: str, fault: str | None = None, timeout: float = 600) -> subprocess.Popen:
     """Start the real console script (data folders from the test's environment)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    env.pop(FAULT_POINT_ENV, None)
     if fault:
-        env[FAULT_POINT_ENV] = fault
-    script = str(Path(sys.executable).with_name("regionqa"))
-    return subprocess.Popen([script, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        command = [sys.executable, str(Path(__file__).with_name("fault_launcher.py")), fault]
+    else:
+        command = [str(Path(sys.executable).with_name("regionqa"))]
+    return subprocess.Popen([*command, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def run_killed(*args: str, fault: str) -> None:
@@ -238,12 +237,13 @@ def _result(engine, question: str) -> str:
 def test_readers_see_only_whole_generations_while_builds_switch(index_copy: Dirs, settings, query_encoder) -> None:
     """A reader asking in a loop while builds add and remove a source gets, every time, the answer
     of one of the two corpus states, never an error and never a mix of two generations."""
-    from regionqa import pipeline
+    from regionqa import engine as engine_mod
+    from regionqa import indexing
 
     port = index_copy.corpus_dir / PORT_NAME
 
     def ask_once() -> tuple[str, list[str]]:
-        engine = pipeline.Engine(settings, encoder=query_encoder)
+        engine = engine_mod.Engine(settings, encoder=query_encoder)
         try:
             return engine.store.generation.name, [_result(engine, q) for q in QUESTIONS]
         finally:
@@ -251,7 +251,7 @@ def test_readers_see_only_whole_generations_while_builds_switch(index_copy: Dirs
 
     without = ask_once()[1]
     port.write_text(PORT_TEXT, encoding="utf-8")
-    pipeline.build(settings)
+    indexing.build(settings)
     with_port = ask_once()[1]
     assert without != with_port
     seen: list[str] = []
@@ -276,7 +276,7 @@ def test_readers_see_only_whole_generations_while_builds_switch(index_copy: Dirs
                 port.unlink()
             else:
                 port.write_text(PORT_TEXT, encoding="utf-8")
-            pipeline.build(settings)
+            indexing.build(settings)
     finally:
         stop.set()
         thread.join(timeout=120)
@@ -287,22 +287,23 @@ def test_readers_see_only_whole_generations_while_builds_switch(index_copy: Dirs
 def test_a_reader_finishes_on_a_generation_that_builds_deleted(index_copy: Dirs, settings, query_encoder) -> None:
     """Builds keep the answering generation and the one before it; a reader that opened generation
     N keeps answering from it after N+2 is published and N's folder is gone."""
-    from regionqa import pipeline
+    from regionqa import engine as engine_mod
+    from regionqa import indexing
 
-    engine = pipeline.Engine(settings, encoder=query_encoder)
+    engine = engine_mod.Engine(settings, encoder=query_encoder)
     try:
         opened = engine.store.generation
         before = [_result(engine, q) for q in QUESTIONS]
-        entities = pipeline.list_entities(engine)
+        entities = engine_mod.list_entities(engine)
         port = index_copy.corpus_dir / PORT_NAME
         port.write_text(PORT_TEXT, encoding="utf-8")
-        pipeline.build(settings)  # N+1: N is kept as the previous generation
+        indexing.build(settings)  # N+1: N is kept as the previous generation
         assert opened.is_dir()
         port.unlink()
-        pipeline.build(settings)  # N+2: N is deleted
+        indexing.build(settings)  # N+2: N is deleted
         assert not opened.exists()
         assert [_result(engine, q) for q in QUESTIONS] == before
-        assert pipeline.list_entities(engine) == entities
+        assert engine_mod.list_entities(engine) == entities
     finally:
         engine.close()
 
@@ -310,7 +311,7 @@ def test_a_reader_finishes_on_a_generation_that_builds_deleted(index_copy: Dirs,
 def test_a_reader_that_picked_a_deleted_generation_opens_the_current_one(index_copy: Dirs, settings, monkeypatch) -> None:
     """The moment between reading CURRENT and opening the files: if builds deleted the generation
     meanwhile, open_store opens the one CURRENT names now instead of failing."""
-    from regionqa import pipeline
+    from regionqa import indexing
     from regionqa import store as store_mod
 
     real = store_mod.current_generation
@@ -325,8 +326,8 @@ def test_a_reader_that_picked_a_deleted_generation_opens_the_current_one(index_c
             return stale
         return real(index_dir)
 
-    monkeypatch.setattr(store_mod, "current_generation", first_the_stale_one)
-    opened = store_mod.open_store(index_copy.index_dir, pipeline.expected_manifest(settings))
+    monkeypatch.setattr(store_mod.reader, "current_generation", first_the_stale_one)
+    opened = store_mod.open_store(index_copy.index_dir, indexing.expected_manifest(settings))
     try:
         assert opened.generation == real(index_copy.index_dir)
     finally:
@@ -339,7 +340,7 @@ def test_an_encoder_error_in_the_worker_thread_fails_the_build_and_keeps_the_ind
     from dataclasses import replace
 
     from fakes import fake_encode, fake_models
-    from regionqa import pipeline
+    from regionqa import indexing
     from regionqa.config import Settings
 
     corpus = tmp_path / "corpus"
@@ -349,7 +350,7 @@ def test_an_encoder_error_in_the_worker_thread_fails_the_build_and_keeps_the_ind
             f"Port {number} handles {number} million tons of cargo a year.\n" * 40, encoding="utf-8"
         )
     settings = Settings(corpus_dir=corpus, index_dir=tmp_path / "index")
-    before = pipeline.build(settings, models=fake_models())
+    before = indexing.build(settings, models=fake_models())
     for path in corpus.glob("*.txt"):
         path.write_text(path.read_text(encoding="utf-8") + "It was expanded.\n", encoding="utf-8")
     calls: list[int] = []
@@ -361,9 +362,9 @@ def test_an_encoder_error_in_the_worker_thread_fails_the_build_and_keeps_the_ind
         return fake_encode(texts)
 
     with pytest.raises(RuntimeError, match="the encoder failed"):
-        pipeline.build(settings, models=replace(fake_models(), encode=failing))
+        indexing.build(settings, models=replace(fake_models(), encode=failing))
     assert len(calls) == 5, "the worker stopped at the failing step"
     assert not [t for t in threading.enumerate() if t.name.startswith("regionqa-embed")]
     assert (settings.index_dir / "CURRENT").read_text(encoding="utf-8").strip() == before.generation
     assert {p.name for p in settings.index_dir.glob("gen-*")} == {before.generation}
-    assert pipeline.build(settings, models=fake_models()).changed == sorted(p.name for p in corpus.glob("*.txt"))
+    assert indexing.build(settings, models=fake_models()).changed == sorted(p.name for p in corpus.glob("*.txt"))

@@ -12,7 +12,8 @@ import pytest
 
 from conftest import ARTICLE_NAME, CLI, Dirs
 from documents import Reply, make_docx, make_pdf, serving
-from regionqa import fetch, pipeline
+from regionqa import corpus as corpus_mod
+from regionqa import fetch, indexing
 from regionqa import store as store_mod
 from regionqa.config import Settings
 from regionqa.sources import read_file
@@ -81,7 +82,7 @@ def formats_store(tmp_path_factory: pytest.TempPathFactory, server):
     root = tmp_path_factory.mktemp("formats")
     write_documents(root / "docs")
     settings = Settings(corpus_dir=root / "corpus", index_dir=root / "index")
-    report = pipeline.add(settings, [str(root / "docs"), server.url("/port.html")], include=["*.pdf", "*.docx"], exclude=["old/*"])
+    report = corpus_mod.add(settings, [str(root / "docs"), server.url("/port.html")], include=["*.pdf", "*.docx"], exclude=["old/*"])
     assert sorted(report.copied) == ["docs/memo.docx", "docs/review.pdf", f"{host_folder(server)}/port.html"], report
     generation = store_mod.current_generation(settings.index_dir)
     opened = store_mod.Store(generation, store_mod.read_manifest(generation))
@@ -131,7 +132,7 @@ def test_the_sources_table_keeps_pages_only_for_pdfs(formats_store) -> None:
 def stored_text(dirs: Dirs, name: str) -> str:
     """A source's text as the index keeps it (for HTML, the readable text, not the file)."""
     opened = store_mod.open_store(
-        dirs.index_dir, pipeline.expected_manifest(Settings(corpus_dir=dirs.corpus_dir, index_dir=dirs.index_dir))
+        dirs.index_dir, indexing.expected_manifest(Settings(corpus_dir=dirs.corpus_dir, index_dir=dirs.index_dir))
     )
     try:
         return opened.source_text(name)

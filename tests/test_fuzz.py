@@ -75,10 +75,10 @@ def test_source_readers_only_raise_regionqa_errors(suffix: str, data: bytes) -> 
 
 @pytest.fixture(scope="module")
 def engine(article_index: Dirs):
-    from regionqa import pipeline
+    from regionqa import engine as engine_mod
     from regionqa.config import Settings
 
-    opened = pipeline.open_engine(Settings(corpus_dir=article_index.corpus_dir, index_dir=article_index.index_dir))
+    opened = engine_mod.open_engine(Settings(corpus_dir=article_index.corpus_dir, index_dir=article_index.index_dir))
     yield opened
     opened.close()
 

@@ -17,7 +17,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from fakes import fake_encode, fake_models
-from regionqa import pipeline
+from regionqa import batches, indexing
 from regionqa import store as store_mod
 from regionqa.chunking import ChunkSettings, index_text
 from regionqa.config import Settings
@@ -53,7 +53,7 @@ SOURCE_TABLES = ("sentences", "chunks", "entities", "figures", "phrases")
 
 def check_index(settings: Settings, corpus: dict[str, str]) -> None:
     """The index holds exactly the deduplicated corpus, and FAISS ids and SQLite rows agree."""
-    store = store_mod.open_store(settings.index_dir, pipeline.expected_manifest(settings))
+    store = store_mod.open_store(settings.index_dir, indexing.expected_manifest(settings))
     try:
         db = store.db
         # Exactly the corpus, each text once (the first name in name order keeps a shared text).
@@ -133,7 +133,7 @@ def test_faiss_ids_and_sqlite_rows_never_drift_apart(operations: list[tuple]) ->
             if not apply(settings.corpus_dir, corpus, operation) or not corpus:
                 continue
             assert {s.name: s.text for s in load_corpus(settings.corpus_dir).sources} == corpus
-            report = pipeline.build(settings, full=operation[0] == "full", models=fake_models())
+            report = indexing.build(settings, full=operation[0] == "full", models=fake_models())
             assert report.errors == []
             check_index(settings, corpus)
             # Superseded and unfinished generations are cleaned: the answering one and the one before.
@@ -142,7 +142,7 @@ def test_faiss_ids_and_sqlite_rows_never_drift_apart(operations: list[tuple]) ->
 
 def test_a_large_source_is_indexed_piece_by_piece_with_offsets_into_the_whole(monkeypatch) -> None:
     """A source longer than PIECE_CHARS is cut into pieces; offsets still point into the whole text."""
-    monkeypatch.setattr(pipeline, "PIECE_CHARS", 2_000)
+    monkeypatch.setattr(batches, "PIECE_CHARS", 2_000)
     lines = [f"Line {i}: Azerbaijan shipped {i} million tons through the port of Baku." for i in range(300)]
     text = "\n".join(lines) + "\n"
     with tempfile.TemporaryDirectory() as folder:
@@ -151,9 +151,9 @@ def test_a_large_source_is_indexed_piece_by_piece_with_offsets_into_the_whole(mo
         settings.corpus_dir.mkdir()
         (settings.corpus_dir / "big.txt").write_text(text, encoding="utf-8")
         (settings.corpus_dir / "small.txt").write_text("Kazakhstan joined the EAEU.\n", encoding="utf-8")
-        pipeline.build(settings, models=fake_models())
+        indexing.build(settings, models=fake_models())
         check_index(settings, {"big.txt": text, "small.txt": "Kazakhstan joined the EAEU.\n"})
-        store = store_mod.open_store(settings.index_dir, pipeline.expected_manifest(settings))
+        store = store_mod.open_store(settings.index_dir, indexing.expected_manifest(settings))
         try:
             covered = store.db.execute("SELECT min(start), max(\"end\"), count(*) FROM sentences WHERE source = 'big.txt'").fetchone()
             assert covered == (0, len(text) - 1, 300)  # every line is a sentence, the last one too
@@ -192,7 +192,7 @@ def test_offsets_point_into_the_source_text_for_any_unicode(text: str) -> None:
             controls = sum(unicodedata.category(c) == "Cc" and c not in "\t\n\x0b\x0c\r" for c in decoded)
             assert not text.lstrip("\ufeff").strip() or "\x00" in text or controls > 0.01 * len(decoded)
             return
-    for _, _, _, analysis in pipeline._analysed_pieces([source], fake_analyse):
+    for _, _, _, analysis in batches._analysed_pieces([source], fake_analyse):
         spans = analysis.sentences + analysis.entities + analysis.figures + analysis.phrases
         for span in spans:
             assert 0 <= span.start < span.end <= len(source.text)

@@ -29,15 +29,15 @@ FORBIDDEN = ("torch", "sentence_transformers", "transformers", "spacy", "thinc",
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory):
-    """(corpus_dir, index_dir) of the article, built once by pipeline.build (which exports the ONNX encoder)."""
-    from regionqa import pipeline
+    """(corpus_dir, index_dir) of the article, built once by indexing.build (which exports the ONNX encoder)."""
+    from regionqa import indexing
     from regionqa.config import Settings
 
     root = tmp_path_factory.mktemp("onnx")
     corpus, index = root / "corpus", root / "index"
     corpus.mkdir()
     shutil.copyfile(ARTICLE, corpus / ARTICLE.name)
-    report = pipeline.build(Settings(corpus_dir=corpus, index_dir=index))
+    report = indexing.build(Settings(corpus_dir=corpus, index_dir=index))
     assert report.chunks_total > 0
     return corpus, index
 
@@ -117,12 +117,12 @@ def test_batches_cover_every_text_once() -> None:
 
 
 def test_engine_answers_the_same_with_either_encoder(built) -> None:
-    from regionqa import pipeline
+    from regionqa import engine as engine_mod
     from regionqa.config import Settings
 
     settings = Settings(corpus_dir=built[0], index_dir=built[1])
-    fast = pipeline.Engine(settings)
-    slow = pipeline.Engine(settings, encoder=embedding.encode)
+    fast = engine_mod.Engine(settings)
+    slow = engine_mod.Engine(settings, encoder=embedding.encode)
     assert isinstance(fast.encoder, embedding.OnnxEncoder)
     for question in (QUESTION, "Who is the President of Kazakhstan?", "How long is the Baku-Tbilisi-Kars railway capacity now?"):
         a, b = fast.ask(question), slow.ask(question)

@@ -207,7 +207,7 @@ def test_empty_inputs_give_an_empty_graph() -> None:
 def test_graphml_export_matches_a_brute_force_count(cli: CLI, article_env: Dirs, tmp_path: Path) -> None:
     import networkx as nx
 
-    from regionqa import pipeline
+    from regionqa import engine as engine_mod
     from regionqa.config import Settings
 
     path = tmp_path / "net.graphml"
@@ -218,7 +218,7 @@ def test_graphml_export_matches_a_brute_force_count(cli: CLI, article_env: Dirs,
     assert {f"{e['label']}:{e['text']}": e["count"] for e in entities} == dict(graph.nodes(data="count"))
     assert graph.edges["GPE:Azerbaijan", "GPE:Kazakhstan"]["weight"] >= 1
     # Brute force: every sentence of the article, every pair of entities starting inside it.
-    engine = pipeline.open_engine(Settings(corpus_dir=article_env.corpus_dir, index_dir=article_env.index_dir))
+    engine = engine_mod.open_engine(Settings(corpus_dir=article_env.corpus_dir, index_dir=article_env.index_dir))
     try:
         mentions = engine.store.all_entities()
         expected: dict[tuple[str, str], int] = {}
@@ -305,7 +305,7 @@ def test_build_progress_takes_reports_from_two_threads() -> None:
 
 def test_pipeline_reports_analysed_then_chunked_and_embedded(tmp_path: Path) -> None:
     from fakes import fake_models
-    from regionqa import pipeline
+    from regionqa import indexing
     from regionqa.config import Settings
 
     corpus = tmp_path / "c"
@@ -315,7 +315,7 @@ def test_pipeline_reports_analysed_then_chunked_and_embedded(tmp_path: Path) -> 
             " ".join(f"Sentence {i} of document {n} is here." for i in range(40 * (n + 1))), encoding="utf-8"
         )
     events: list[tuple[str, int, int]] = []
-    report = pipeline.build(
+    report = indexing.build(
         Settings(corpus_dir=corpus, index_dir=tmp_path / "i"), progress=lambda *e: events.append(e), models=fake_models()
     )
     assert events[0] == ("analysed", 0, 3)
@@ -332,11 +332,11 @@ def test_pipeline_reports_analysed_then_chunked_and_embedded(tmp_path: Path) -> 
 
 
 def test_a_build_without_changes_reports_only_the_query_encoder(index_copy: Dirs) -> None:
-    from regionqa import pipeline
+    from regionqa import indexing
     from regionqa.config import Settings
 
     events: list[tuple[str, int, int]] = []
-    pipeline.build(Settings(corpus_dir=index_copy.corpus_dir, index_dir=index_copy.index_dir), progress=lambda *e: events.append(e))
+    indexing.build(Settings(corpus_dir=index_copy.corpus_dir, index_dir=index_copy.index_dir), progress=lambda *e: events.append(e))
     assert events == [("exporting", 0, -1), ("exporting", 1, -1)]
 
 

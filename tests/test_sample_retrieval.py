@@ -21,11 +21,11 @@ MIN_F1 = 0.65
 def measured(article_index: Dirs) -> dict:
     if not SAMPLE_QA.is_file():
         pytest.skip(f"{SAMPLE_QA} is not available")
-    from regionqa import pipeline
+    from regionqa import engine as engine_mod
     from regionqa.config import Settings
 
     items = [item for item in read_qa_file(SAMPLE_QA) if item.answers and item.evidence]
-    engine = pipeline.open_engine(Settings(corpus_dir=article_index.corpus_dir, index_dir=article_index.index_dir))
+    engine = engine_mod.open_engine(Settings(corpus_dir=article_index.corpus_dir, index_dir=article_index.index_dir))
     ranks, em, f1 = [], [], []
     try:
         for item in items:

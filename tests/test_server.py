@@ -61,7 +61,7 @@ def test_ask_top_k_defaults_to_five_and_whitespace_is_collapsed(client) -> None:
     ],
 )
 def test_bad_questions_get_the_cli_message(client, body: dict, message: str) -> None:
-    from regionqa import pipeline
+    from regionqa import engine as engine_mod
     from regionqa.errors import BadInputError
 
     reply = client.post("/ask", json=body)
@@ -70,8 +70,8 @@ def test_bad_questions_get_the_cli_message(client, body: dict, message: str) -> 
     assert message in error
     # The very words of the CLI's checks.
     with pytest.raises(BadInputError) as raised:
-        pipeline.check_question(body["question"])
-        pipeline.check_top_k(body.get("top_k", 5))
+        engine_mod.check_question(body["question"])
+        engine_mod.check_top_k(body.get("top_k", 5))
     assert error == str(raised.value)
 
 
@@ -192,12 +192,12 @@ def test_the_documented_response_matches_the_ask_schema(ask_schema: dict) -> Non
 def test_library_errors_map_to_400_and_503(article_index: Dirs) -> None:
     from fastapi.testclient import TestClient
 
-    from regionqa import pipeline
+    from regionqa import engine as engine_mod
     from regionqa.config import Settings
     from regionqa.errors import BadInputError, IndexStateError
     from regionqa.server import create_app
 
-    class Failing(pipeline.Engine):
+    class Failing(engine_mod.Engine):
         error: Exception | None = None
 
         def ask(self, question: str, top_k: int = 5):

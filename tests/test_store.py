@@ -68,7 +68,7 @@ def test_lexical_search_finds_exact_figures(opened: store_mod.Store) -> None:
 
 
 def test_a_new_database_gets_the_current_schema(tmp_path: Path) -> None:
-    db = store_mod.open_for_writing(tmp_path, None)
+    db = store_mod.IndexWriter(tmp_path).db
     assert db.execute("PRAGMA user_version").fetchone()[0] == store_mod.SCHEMA_VERSION
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"sources", "sentences", "chunks", "entities", "figures", "phrases", "chunks_fts"} <= tables
@@ -78,7 +78,7 @@ def test_a_new_database_gets_the_current_schema(tmp_path: Path) -> None:
 
 def test_a_version_1_database_is_migrated_to_the_current_schema(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "old.sqlite")
-    store_mod.m001_create_tables(db)
+    store_mod.database.m001_create_tables(db)
     db.execute("PRAGMA user_version = 1")
     db.execute("INSERT INTO sources VALUES ('a.txt', 'h', 'a', 'Some text.')")
     store_mod.migrate(db)

@@ -58,14 +58,14 @@ def source(number: int) -> Source:
     return Source(name=f"doc-{number:03d}.txt", text=text, content_hash=f"{number:064x}")
 
 
-def insert(db, number: int, vectors: np.ndarray) -> None:
+def insert(writer: store_mod.IndexWriter, number: int, vectors: np.ndarray) -> None:
     src = source(number)
     words = src.text.split()
     chunks, offset = [], 0
     for word in words:
         chunks.append(Chunk(source=src.name, start=offset, end=offset + len(word), text=word))
         offset += len(word) + 1
-    store_mod.insert_source(db, src, Analysis([], [], [], []), chunks, vectors, words, [""] * len(words))
+    writer.insert_source(src, Analysis([], [], [], []), chunks, vectors, words, [""] * len(words))
 
 
 def manifest(count: int, kind: str) -> store_mod.Manifest:
@@ -75,9 +75,9 @@ def manifest(count: int, kind: str) -> store_mod.Manifest:
     )  # fmt: skip
 
 
-def publish(generation: Path, db, flat_max: int) -> store_mod.Store:
-    db.commit()
-    written = store_mod.write_vectors(db, generation / store_mod.VECTORS_FILE, DIMENSION, flat_max=flat_max)
+def publish(generation: Path, writer: store_mod.IndexWriter, flat_max: int) -> store_mod.Store:
+    writer.commit()
+    written = writer.write_vectors(generation / store_mod.VECTORS_FILE, DIMENSION, flat_max=flat_max)
     return store_mod.Store(generation, store_mod.Manifest(**{**asdict(manifest(written.count, written.kind))}))
 
 
@@ -118,16 +118,16 @@ def test_approximate_index_returns_chunk_ids_with_high_recall_and_survives_remov
 ) -> None:
     import faiss
 
-    monkeypatch.setattr(store_mod, "APPROXIMATE", kind)
+    monkeypatch.setattr(store_mod.vectors, "APPROXIMATE", kind)
     rng = np.random.default_rng(1)
-    db = store_mod.open_for_writing(tmp_path, None)
+    writer = store_mod.IndexWriter(tmp_path)
     # Make the row ids differ from positions: a first source is added, then removed after the rest.
-    insert(db, 999, mixture(CHUNKS_PER_SOURCE, rng, centres))
+    insert(writer, 999, mixture(CHUNKS_PER_SOURCE, rng, centres))
     vectors_by_source = {n: mixture(CHUNKS_PER_SOURCE, rng, centres) for n in range(SOURCES)}
     for number, vectors in vectors_by_source.items():
-        insert(db, number, vectors)
-    store_mod.delete_sources(db, [source(999).name])
-    store = publish(tmp_path, db, flat_max=1_000)
+        insert(writer, number, vectors)
+    writer.delete_sources([source(999).name])
+    store = publish(tmp_path, writer, flat_max=1_000)
     assert store.manifest.vector_index == kind and store.chunk_count() == SOURCES * CHUNKS_PER_SOURCE
     inner = store.vectors
     if kind == store_mod.HNSW:
@@ -147,13 +147,17 @@ def test_approximate_index_returns_chunk_ids_with_high_recall_and_survives_remov
 
     # Remove ten sources and add them back (new row ids), then rebuild the vectors as a build does.
     removed = list(range(0, SOURCES, 10))
-    old_ids = {n: [r[0] for r in db.execute("SELECT id FROM chunks WHERE source = ? ORDER BY id", (source(n).name,))] for n in removed}
-    store_mod.delete_sources(db, [source(n).name for n in removed])
+    old_ids = {
+        n: [r[0] for r in writer.db.execute("SELECT id FROM chunks WHERE source = ? ORDER BY id", (source(n).name,))] for n in removed
+    }
+    writer.delete_sources([source(n).name for n in removed])
     for number in removed:
-        insert(db, number, vectors_by_source[number])
+        insert(writer, number, vectors_by_source[number])
     (tmp_path / store_mod.VECTORS_FILE).unlink()
-    store = publish(tmp_path, db, flat_max=1_000)
-    new_ids = {n: [r[0] for r in db.execute("SELECT id FROM chunks WHERE source = ? ORDER BY id", (source(n).name,))] for n in removed}
+    store = publish(tmp_path, writer, flat_max=1_000)
+    new_ids = {
+        n: [r[0] for r in writer.db.execute("SELECT id FROM chunks WHERE source = ? ORDER BY id", (source(n).name,))] for n in removed
+    }
     stale = {i for ids_ in old_ids.values() for i in ids_}
     assert stale.isdisjoint(i for ids_ in new_ids.values() for i in ids_)
     for number in removed:
@@ -163,16 +167,16 @@ def test_approximate_index_returns_chunk_ids_with_high_recall_and_survives_remov
             assert stale.isdisjoint(i for i, _ in found)
     assert recall_at_k(store, queries) >= 0.95
     store.close()
-    db.close()
+    writer.close()
 
 
 def test_below_the_threshold_the_index_is_exact(tmp_path: Path, centres: tuple) -> None:
     rng = np.random.default_rng(2)
-    db = store_mod.open_for_writing(tmp_path, None)
+    writer = store_mod.IndexWriter(tmp_path)
     for number in range(5):
-        insert(db, number, mixture(CHUNKS_PER_SOURCE, rng, centres))
-    store = publish(tmp_path, db, flat_max=1_000)
+        insert(writer, number, mixture(CHUNKS_PER_SOURCE, rng, centres))
+    store = publish(tmp_path, writer, flat_max=1_000)
     assert store.manifest.vector_index == store_mod.FLAT
     assert recall_at_k(store, mixture(20, rng, centres)) == 1.0
     store.close()
-    db.close()
+    writer.close()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -61,21 +63,40 @@ def _output_format(chosen: OutputFormat | None, json_output: bool) -> OutputForm
     return OutputFormat.json if json_output else (chosen or OutputFormat.table)
 
 
-SEED = "regionqa.seed_corpus"  # a ctx.meta key (meta is shared by all contexts of one invocation)
-_quiet_flag = False  # --quiet of the running invocation, set by main(); read where no context is at hand
+@dataclass
+class Invocation:
+    """What the root options of one `regionqa` call decided (ctx.obj), read by every command."""
+
+    settings: Settings
+    quiet: bool = False
+    seed: bool = False  # the per-user corpus is to be created (with the article) on first use
+
+    def notify(self, message: str) -> None:
+        """A note on stderr; with --quiet only warnings are printed."""
+        if not self.quiet or message.startswith("warning:"):
+            typer.echo(message, err=True)
+
+
+def _invocation(ctx: typer.Context) -> Invocation:
+    return ctx.find_root().obj
 
 
 def _settings(ctx: typer.Context) -> Settings:
     """The settings of this invocation; a per-user corpus is created (with the article) on first use."""
-    settings = ctx.find_root().obj
-    if ctx.meta.pop(SEED, False):
+    invocation = _invocation(ctx)
+    if invocation.seed:
         from .config import seed_corpus
 
-        if seed_corpus(settings.corpus_dir):
-            _notify(
-                f"no corpus/ here: using the per-user corpus {settings.corpus_dir}, started with the article; add documents with: regionqa index add FILE"
+        invocation.seed = False
+        if seed_corpus(invocation.settings.corpus_dir):
+            invocation.notify(
+                f"no corpus/ here: using the per-user corpus {invocation.settings.corpus_dir}, started with the article; add documents with: regionqa index add FILE"
             )
-    return settings
+    return invocation.settings
+
+
+def _notify(ctx: typer.Context) -> Callable[[str], None]:
+    return _invocation(ctx).notify
 
 
 def handle_errors(command):
@@ -108,17 +129,15 @@ def main(
     index_dir: Annotated[
         Path | None,
         typer.Option(
-            envvar=INDEX_DIR_ENV,
             show_default=False,
-            help=f"Folder of the index. Default: index/ beside ./corpus, else in the per-user data folder (moved by ${DATA_DIR_ENV}).",
+            help=f"Folder of the index (or ${INDEX_DIR_ENV}). Default: index/ beside ./corpus, else in the per-user data folder (moved by ${DATA_DIR_ENV}).",
         ),
     ] = None,
     corpus_dir: Annotated[
         Path | None,
         typer.Option(
-            envvar=CORPUS_DIR_ENV,
             show_default=False,
-            help="Folder of the source documents. Default: ./corpus if it exists, else corpus/ in the per-user data folder, started with the article.",
+            help=f"Folder of the source documents (or ${CORPUS_DIR_ENV}). Default: ./corpus if it exists, else corpus/ in the per-user data folder, started with the article.",
         ),
     ] = None,
     quiet: Annotated[
@@ -126,31 +145,16 @@ def main(
     ] = False,
     version: Annotated[bool | None, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = None,
 ) -> None:
-    from .config import resolve_dirs, user_data_dir
-
-    folders = resolve_dirs(corpus_dir, index_dir, Path.cwd(), user_data_dir())
-    ctx.obj = Settings(corpus_dir=folders.corpus_dir, index_dir=folders.index_dir)
-    ctx.meta[SEED] = folders.user_data
-    global _quiet_flag
-    _quiet_flag = quiet
+    settings = Settings.from_environment(corpus_dir, index_dir)
+    ctx.obj = Invocation(settings, quiet=quiet, seed=settings.user_data)
 
 
-def _quiet() -> bool:
-    return _quiet_flag
-
-
-def _notify(message: str) -> None:
-    """A note on stderr; with --quiet only warnings are printed."""
-    if not _quiet() or message.startswith("warning:"):
-        typer.echo(message, err=True)
-
-
-def _build_progress():
-    """A progress display for index builds (a pipeline Progress callback inside a `with`): bars on
+def _build_progress(ctx: typer.Context):
+    """A progress display for index builds (a Progress callback inside a `with`): bars on
     stderr with rate and time left when stderr is a terminal, nothing when not or with --quiet."""
     from . import render
 
-    return render.build_progress(render.stderr(), enabled=not _quiet())
+    return render.build_progress(render.stderr(), enabled=not _invocation(ctx).quiet)
 
 
 @app.command()
@@ -163,14 +167,15 @@ def ask(
     json_output: JsonOption = False,
 ) -> None:
     """Answer a question: a short answer with its citation, the passages behind it, and the facts that bear on it."""
-    from . import pipeline, render
+    from . import engine as engine_mod
+    from . import render
     from .sources import printable
 
     if (question is None) == (batch is None):
         raise BadInputError("give either a QUESTION or --batch FILE (not both)")
-    pipeline.check_top_k(top_k)
+    engine_mod.check_top_k(top_k)
     if question is not None:
-        pipeline.check_question(question)
+        engine_mod.check_question(question)
     engine = _open_engine(ctx)
     if batch is not None:
         lines = _stdin_lines() if batch == "-" else _open_batch(batch)
@@ -191,10 +196,10 @@ def ask(
 
 def _open_engine(ctx: typer.Context):
     """The engine of this invocation's index, built first (with a progress bar) when there is none."""
-    from . import pipeline
+    from . import engine as engine_mod
 
-    with _build_progress() as progress:
-        return pipeline.open_engine(_settings(ctx), build_if_missing=True, notify=_notify, progress=progress)
+    with _build_progress(ctx) as progress:
+        return engine_mod.open_engine(_settings(ctx), build_if_missing=True, notify=_notify(ctx), progress=progress)
 
 
 # Bytes that are not UTF-8 are kept as lone surrogates, which check_question turns into spaces:
@@ -229,7 +234,8 @@ def entities(
     json_output: ListJsonOption = False,
 ) -> None:
     """List the named entities of the corpus with label, count and sources, or export their co-occurrence network."""
-    from . import pipeline, render
+    from . import engine as engine_mod
+    from . import render
 
     if graphml is not None and (output_format is not None or json_output):
         raise BadInputError("--graphml writes the network instead of the list; leave out --format/--json")
@@ -239,14 +245,14 @@ def entities(
     if graphml is not None:
         from .graph import graphml_text, write_graphml
 
-        network = pipeline.entity_graph(engine, label, source)
+        network = engine_mod.entity_graph(engine, label, source)
         if graphml == "-":
             typer.echo(graphml_text(network), nl=False)
         else:
             write_graphml(network, Path(graphml))
-            _notify(f"wrote {network.number_of_nodes():,} entities and {network.number_of_edges():,} links to {graphml}")
+            _notify(ctx)(f"wrote {network.number_of_nodes():,} entities and {network.number_of_edges():,} links to {graphml}")
         return
-    rows = pipeline.list_entities(engine, label, source)
+    rows = engine_mod.list_entities(engine, label, source)
     if chosen is OutputFormat.json:
         typer.echo(render.dumps([render.entity_json(r) for r in rows]))
     elif chosen is OutputFormat.csv:
@@ -265,11 +271,12 @@ def facts(
     json_output: ListJsonOption = False,
 ) -> None:
     """List the figures of the corpus (money, quantities, percentages, counts, dates) with normalised values."""
-    from . import pipeline, render
+    from . import engine as engine_mod
+    from . import render
 
     chosen = _output_format(output_format, json_output)
     engine = _open_engine(ctx)
-    rows = pipeline.list_facts(engine, label.upper() if label else None, source)
+    rows = engine_mod.list_facts(engine, label.upper() if label else None, source)
     if chosen is OutputFormat.json:
         typer.echo(render.dumps([render.fact_json(f) for f in rows]))
     elif chosen is OutputFormat.csv:
@@ -290,12 +297,12 @@ def serve(
     from .server import create_app, is_loopback
 
     if not is_loopback(host):
-        _notify(f"warning: serving on {host}, not a loopback address; anyone who can reach it can query the index")
+        _notify(ctx)(f"warning: serving on {host}, not a loopback address; anyone who can reach it can query the index")
     engine = _open_engine(ctx)
     application = create_app(engine.settings, engine)
     import uvicorn
 
-    _notify(f"regionqa serving {engine.store.generation} on http://{host}:{port} (OpenAPI: /docs); Ctrl-C to stop")
+    _notify(ctx)(f"regionqa serving {engine.store.generation} on http://{host}:{port} (OpenAPI: /docs); Ctrl-C to stop")
     uvicorn.run(application, host=host, port=port, log_level="warning", access_log=access_log)
 
 
@@ -307,10 +314,10 @@ def index_build(
     json_output: JsonOption = False,
 ) -> None:
     """(Re)build the index from every source in the corpus folder; unchanged sources are kept as they are."""
-    from . import pipeline
+    from . import indexing
 
-    with _build_progress() as progress:
-        report = pipeline.build(_settings(ctx), full=full, progress=progress)
+    with _build_progress(ctx) as progress:
+        report = indexing.build(_settings(ctx), full=full, progress=progress)
     _print_build(report, json_output)
 
 
@@ -356,10 +363,10 @@ def index_add(
     """
     from dataclasses import asdict
 
-    from . import pipeline, render
+    from . import corpus, render
 
-    with _build_progress() as progress:
-        report = pipeline.add(_settings(ctx), paths, progress=progress, include=include or (), exclude=exclude or ())
+    with _build_progress(ctx) as progress:
+        report = corpus.add(_settings(ctx), paths, progress=progress, include=include or (), exclude=exclude or ())
     console = render.stderr()
     for line in report.errors:
         console.print(f"skipped: {line}", style="yellow", markup=False)  # file names: "[x]" is not markup
@@ -380,10 +387,10 @@ def index_remove(
     json_output: JsonOption = False,
 ) -> None:
     """Remove a source file from the corpus and everything derived from it from the index."""
-    from . import pipeline
+    from . import corpus
 
-    with _build_progress() as progress:
-        report = pipeline.remove(_settings(ctx), source, progress=progress)
+    with _build_progress(ctx) as progress:
+        report = corpus.remove(_settings(ctx), source, progress=progress)
     _print_build(report, json_output)
 
 
@@ -391,13 +398,12 @@ def index_remove(
 @handle_errors
 def index_status(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Say what is indexed, with which models and settings, and whether the corpus has changed since."""
-    from dataclasses import asdict
 
-    from . import pipeline, render
+    from . import corpus, render
 
-    status = pipeline.status(_settings(ctx))
+    status = corpus.status(_settings(ctx))
     if json_output:
-        typer.echo(render.dumps(asdict(status)))
+        typer.echo(render.dumps(status.as_dict()))
     else:
         render.print_status(status, render.stdout())
     if status.problem:
@@ -431,7 +437,7 @@ def evaluate(
         return
     from .evaluate import evaluate_beir
 
-    result = evaluate_beir(beir, split, _settings(ctx), notify=_notify)
+    result = evaluate_beir(beir, split, _settings(ctx), notify=_notify(ctx))
     if json_output:
         typer.echo(render.dumps(result))
     else:

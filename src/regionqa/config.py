@@ -1,4 +1,7 @@
-"""Where the corpus and index live, and the settings an index is built with.
+"""Settings: where the corpus and index live, how an index is built and questions are answered.
+
+The environment is read in one place, `Settings.from_environment`; everything below it takes a
+`Settings` and never looks at os.environ.
 
 In a checkout (a `corpus/` folder in the current directory) the corpus and index are `corpus/`
 and `index/` there. Anywhere else, unless a folder is given with an option or environment
@@ -9,6 +12,7 @@ $REGIONQA_DATA_DIR), whose corpus starts with the article shipped in the package
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +22,7 @@ from .search import RetrievalSettings
 INDEX_DIR_ENV = "REGIONQA_INDEX_DIR"
 CORPUS_DIR_ENV = "REGIONQA_CORPUS_DIR"
 DATA_DIR_ENV = "REGIONQA_DATA_DIR"
+ENCODER_ENV = "REGIONQA_ENCODER"  # the query encoder: auto (ONNX when exported, else torch), onnx, torch
 APP_NAME = "regionqa"
 DEFAULT_CORPUS = Path("corpus")
 DEFAULT_INDEX = Path("index")
@@ -26,11 +31,39 @@ STARTER_SOURCE = "azerbaijan-central-asia.txt"  # shipped in regionqa/data/, cop
 
 @dataclass(frozen=True)
 class Settings:
-    corpus_dir: Path = field(default_factory=lambda: Path(os.environ.get(CORPUS_DIR_ENV, "corpus")))
-    index_dir: Path = field(default_factory=lambda: Path(os.environ.get(INDEX_DIR_ENV, "index")))
+    corpus_dir: Path = DEFAULT_CORPUS
+    index_dir: Path = DEFAULT_INDEX
     chunking: ChunkSettings = ChunkSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     embed_batch_size: int = 32
+    encoder: str = "auto"  # embedding.ENCODER_CHOICES; checked when the encoder is opened (a ModelError, exit 4)
+    user_data: bool = False  # True when the folders fell back to the per-user data folder
+    # The per-user data folder (BEIR evaluation indexes live there); platformdirs' unless the environment moves it.
+    data_dir: Path = field(default_factory=lambda: user_data_dir({}))
+
+    @classmethod
+    def from_environment(
+        cls,
+        corpus_dir: Path | None = None,
+        index_dir: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> Settings:
+        """The settings of a command: folders given win, then $REGIONQA_CORPUS_DIR / $REGIONQA_INDEX_DIR,
+        then the checkout's or the per-user folders (`resolve_dirs`); $REGIONQA_ENCODER picks the query encoder."""
+        environ = os.environ if environ is None else environ
+        corpus_dir = corpus_dir or _path(environ.get(CORPUS_DIR_ENV))
+        index_dir = index_dir or _path(environ.get(INDEX_DIR_ENV))
+        data_dir = user_data_dir(environ)
+        folders = resolve_dirs(corpus_dir, index_dir, cwd or Path.cwd(), data_dir)
+        encoder = environ.get(ENCODER_ENV, "auto").strip().lower() or "auto"
+        return cls(
+            corpus_dir=folders.corpus_dir, index_dir=folders.index_dir, encoder=encoder, user_data=folders.user_data, data_dir=data_dir
+        )
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
 
 
 @dataclass(frozen=True)
@@ -42,9 +75,9 @@ class Folders:
     user_data: bool = False  # True when they fell back to the per-user data folder
 
 
-def user_data_dir() -> Path:
+def user_data_dir(environ: Mapping[str, str] | None = None) -> Path:
     """The per-user data folder: $REGIONQA_DATA_DIR, else platformdirs' (~/.local/share/regionqa on Linux)."""
-    override = os.environ.get(DATA_DIR_ENV, "").strip()
+    override = (os.environ if environ is None else environ).get(DATA_DIR_ENV, "").strip()
     if override:
         return Path(override).expanduser()
     from platformdirs import user_data_dir as platform_user_data_dir

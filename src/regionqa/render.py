@@ -18,9 +18,11 @@ from .models import Answer, Fact, Hit, Result
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from .corpus import Status
     from .doctor import Check
+    from .engine import EntityCount
     from .evaluate import QAReport
-    from .pipeline import BuildReport, EntityCount, Status
+    from .indexing import BuildReport
 
 
 def stdout() -> Console:
@@ -298,16 +300,16 @@ def print_status(status: Status, console: Console) -> None:
         console.print(f"no index in {status.index_dir}; run: regionqa index build", markup=False)
     elif status.manifest:
         m = status.manifest
-        console.print(f"index: {status.index_dir}/{status.generation} (built {m['created']}, schema {m['schema_version']})", markup=False)
-        console.print(f"embedding model: {m['embedding_model']}, {m['dimension']}-d, weights sha256 {m['embedding_sha256'][:12]}…")
-        console.print(f"spaCy model: {m['spacy_model']}; chunking: {m['chunking']}")
-        console.print(f"{m['sources']} sources, {m['chunks']} chunks")
+        console.print(f"index: {status.index_dir}/{status.generation} (built {m.created}, schema {m.schema_version})", markup=False)
+        console.print(f"embedding model: {m.embedding_model}, {m.dimension}-d, weights sha256 {m.embedding_sha256[:12]}…")
+        console.print(f"spaCy model: {m.spacy_model}; chunking: {m.chunking}")
+        console.print(f"{m.sources} sources, {m.chunks} chunks")
         for source in status.sources:
-            console.print(f"  {source['name']}  ({source['chunks']} chunks, {source['content_hash'][:12]})", markup=False)
+            console.print(f"  {source.name}  ({source.chunks} chunks, {source.content_hash[:12]})", markup=False)
     stale = status.stale
-    if any(stale.values()):
+    if stale:
         console.print(
-            f"stale: {len(stale['added'])} new, {len(stale['changed'])} changed, {len(stale['removed'])} removed in the corpus; run: regionqa index build",
+            f"stale: {len(stale.added)} new, {len(stale.changed)} changed, {len(stale.removed)} removed in the corpus; run: regionqa index build",
             style="yellow",
         )
     elif status.generation:
@@ -371,7 +373,7 @@ def print_beir(result: dict, console: Console) -> None:
 
 # ---------------------------------------------------------------- progress of index builds
 
-# The stages a build reports through its progress(stage, done, total) callback (see pipeline.Progress).
+# The stages a build reports through its progress(stage, done, total) callback (see batches.Progress).
 PROGRESS_STAGES = {
     "analysed": ("analysing sources", "sources"),
     "embedded": ("embedding chunks", "chunks"),
@@ -380,7 +382,7 @@ PROGRESS_STAGES = {
 
 
 class _BuildProgress:
-    """A pipeline Progress callback drawing one Rich bar per stage: sources analysed, then chunks
+    """A build Progress callback drawing one Rich bar per stage: sources analysed, then chunks
     embedded (its total grows as sources are cut into chunks), with rate, time left and elapsed."""
 
     def __init__(self, console: Console):
@@ -453,7 +455,7 @@ def _clock(seconds: float) -> str:
 
 @contextmanager
 def build_progress(console: Console, enabled: bool = True) -> Iterator[_BuildProgress | None]:
-    """`with build_progress(console) as progress:` gives a pipeline Progress callback drawing bars
+    """`with build_progress(console) as progress:` gives a build Progress callback drawing bars
     on `console` when it is a terminal and `enabled`, else None (the build then reports nothing)."""
     if not (enabled and console.is_terminal):
         yield None

@@ -6,7 +6,7 @@
     GET  /health                                          -> what is being served
     GET  /openapi.json, /docs                             -> the OpenAPI description
 
-One `pipeline.Engine` is opened when the app is created and answers every request, so a
+One `engine.Engine` is opened when the app is created and answers every request, so a
 question costs only its own work (about 10 ms on the article), not the imports and model
 loads of a cold `regionqa ask`. FastAPI and uvicorn are imported only here and by the `serve`
 command, so `regionqa --help` does not pay for them.
@@ -30,7 +30,8 @@ from fastapi.responses import Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import __version__, pipeline, render
+from . import __version__, render
+from . import engine as engine_mod
 from .config import Settings
 from .errors import BadInputError, RegionQAError
 
@@ -45,14 +46,14 @@ WARM_UP_QUESTION = "What is this about?"
 
 def _question(value: str) -> str:
     try:
-        return pipeline.check_question(value)
+        return engine_mod.check_question(value)
     except BadInputError as error:
         raise ValueError(str(error)) from None
 
 
 def _top_k(value: int) -> int:
     try:
-        return pipeline.check_top_k(value)
+        return engine_mod.check_top_k(value)
     except BadInputError as error:
         raise ValueError(str(error)) from None
 
@@ -67,10 +68,10 @@ class AskRequest(BaseModel):
     # Checked by the CLI's own functions, so that the API and the CLI refuse with the same words.
     question: Annotated[
         str,
-        Field(strict=True, description=f"At most {pipeline.MAX_QUESTION_CHARS:,} characters once whitespace is collapsed."),
+        Field(strict=True, description=f"At most {engine_mod.MAX_QUESTION_CHARS:,} characters once whitespace is collapsed."),
         AfterValidator(_question),
     ]
-    top_k: Annotated[int, Field(strict=True, json_schema_extra={"minimum": 1, "maximum": pipeline.MAX_TOP_K}), AfterValidator(_top_k)] = 5
+    top_k: Annotated[int, Field(strict=True, json_schema_extra={"minimum": 1, "maximum": engine_mod.MAX_TOP_K}), AfterValidator(_top_k)] = 5
 
 
 # The response models document the JSON in OpenAPI; responses are built by render.result_json
@@ -230,13 +231,13 @@ def _validation_message(error: dict) -> str:
     return f"{where}: {error.get('msg', 'invalid')}"
 
 
-def _encoder_name(engine: pipeline.Engine) -> str:
+def _encoder_name(engine: engine_mod.Engine) -> str:
     from .embedding import OnnxEncoder
 
     return "onnx" if isinstance(engine.encoder, OnnxEncoder) else "sentence-transformers"
 
 
-def create_app(settings: Settings, engine: pipeline.Engine | None = None) -> FastAPI:
+def create_app(settings: Settings, engine: engine_mod.Engine | None = None) -> FastAPI:
     """The HTTP API over one engine, opened now (and warmed up) unless one is given.
 
     Args:
@@ -254,7 +255,7 @@ def create_app(settings: Settings, engine: pipeline.Engine | None = None) -> Fas
         >>> client = TestClient(create_app(Settings()))
         >>> client.post("/ask", json={"question": "Who is the President of Azerbaijan?"}).json()["answer"]
     """
-    engine = engine or pipeline.Engine(settings)
+    engine = engine or engine_mod.Engine(settings)
     try:
         engine.ask(WARM_UP_QUESTION)  # loads the query encoder and the answer modules now, not on the first request
     except BadInputError:
@@ -314,7 +315,7 @@ def create_app(settings: Settings, engine: pipeline.Engine | None = None) -> Fas
     ) -> Response:
         """The named entities of the corpus with label, count and sources, most frequent first."""
         with lock:
-            rows = pipeline.list_entities(engine, label.upper() if label else None, source)
+            rows = engine_mod.list_entities(engine, label.upper() if label else None, source)
         return _json([render.entity_json(r) for r in rows])
 
     @app.get("/facts", response_model=list[FactOut], responses=ERRORS, summary="List figures")
@@ -326,7 +327,7 @@ def create_app(settings: Settings, engine: pipeline.Engine | None = None) -> Fas
     ) -> Response:
         """The figures of the corpus (money, quantities, percentages, counts, dates) with normalised values."""
         with lock:
-            rows = pipeline.list_facts(engine, label.upper() if label else None, source)
+            rows = engine_mod.list_facts(engine, label.upper() if label else None, source)
         return _json([render.fact_json(f) for f in rows])
 
     @app.get("/health", response_model=HealthOut, summary="What is being served")

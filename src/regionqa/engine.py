@@ -1,0 +1,162 @@
+"""Questions against an opened index: the `Engine`, the checks of what is asked, and the listings of entities and facts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from . import store as store_mod
+from .config import Settings
+from .errors import BadInputError
+from .indexing import build, expected_manifest
+from .models import Fact, Result
+from .sources import is_utf8, printable
+
+if TYPE_CHECKING:
+    from .batches import Progress
+    from .embedding import Encoder
+
+MAX_QUESTION_CHARS = 2000
+
+
+MAX_TOP_K = 100
+
+
+def check_question(question: str) -> str:
+    """A cleaned question, or BadInputError saying what is wrong with it."""
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in question)
+    cleaned = " ".join(cleaned.split())
+    if not cleaned:
+        raise BadInputError('the question is empty; ask something, e.g. regionqa ask "Who is the President of Azerbaijan?"')
+    if len(cleaned) > MAX_QUESTION_CHARS:
+        raise BadInputError(f"the question is {len(cleaned):,} characters long; ask in at most {MAX_QUESTION_CHARS:,}")
+    return cleaned
+
+
+def check_top_k(top_k: int) -> int:
+    if not 1 <= top_k <= MAX_TOP_K:
+        raise BadInputError(f"--top-k must be between 1 and {MAX_TOP_K}; got {top_k}")
+    return top_k
+
+
+class Engine:
+    """An opened index plus the query encoder: answers many questions in one process."""
+
+    def __init__(self, settings: Settings, encoder: Encoder | None = None):
+        self.settings = settings
+        self.store = store_mod.open_store(settings.index_dir, expected_manifest(settings))
+        self._encoder = encoder
+
+    @property
+    def encoder(self) -> Encoder:
+        """The query encoder, picked once per engine (ONNX when the index has a valid export,
+        else sentence-transformers), and only when a question needs it: listings never load it."""
+        if self._encoder is None:
+            from .embedding import open_query_encoder
+
+            self._encoder = open_query_encoder(self.settings.index_dir)
+        return self._encoder
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def ask(self, question: str, top_k: int = 5) -> Result:
+        from .answer import answer_question
+        from .search import retrieve
+
+        question = check_question(question)
+        top_k = check_top_k(top_k)
+        encode = self.encoder
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        vector = encode([question])[0]
+        t1 = time.perf_counter()
+        hits = retrieve(self.store, question, vector, max(top_k, 5), self.settings.retrieval)
+        t2 = time.perf_counter()
+        answer, facts, message = answer_question(self.store, question, hits, encode)
+        t3 = time.perf_counter()
+        timings.update(encode=t1 - t0, retrieve=t2 - t1, answer=t3 - t2)
+        # Citations a person can follow: "p. 3" in a PDF, "line 11" in a text.
+        passages = [replace(h, location=self.store.location(h.chunk.source, h.chunk.start, h.chunk.end)) for h in hits[:top_k]]
+        if answer is not None:
+            answer = replace(answer, location=self.store.location(answer.source, answer.start))
+        return Result(question=question, answer=answer, passages=passages, facts=facts, message=message, timings=timings)
+
+
+def open_engine(
+    settings: Settings, build_if_missing: bool = False, notify: Callable[[str], None] | None = None, progress: Progress | None = None
+) -> Engine:
+    """Open the index for questions, building it first (reporting to `progress`) when there is none and that is wanted."""
+    if build_if_missing and store_mod.current_generation(settings.index_dir) is None:
+        if notify:
+            notify(f"no index in {settings.index_dir} yet: building it from {settings.corpus_dir} (once)…")
+        build(settings, progress=progress)
+    return Engine(settings)
+
+
+@dataclass(frozen=True)
+class EntityCount:
+    text: str
+    label: str
+    count: int
+    sources: list[str]
+
+
+def _check_filters(label: str | None, source: str | None) -> None:
+    """BadInputError for a --label or --source that holds bytes that are not UTF-8 (from the shell):
+    no stored name can match it, and SQLite cannot even take it as a parameter."""
+    hints = {"--label": "labels are words such as PERSON, ORG, GPE, MONEY", "--source": "see the source names with: regionqa index status"}
+    for option, value in (("--label", label), ("--source", source)):
+        if value is not None and not is_utf8(value):
+            raise BadInputError(f"{option} {printable(value)!r} is not valid UTF-8 text; {hints[option]}")
+
+
+def list_entities(engine: Engine, label: str | None = None, source: str | None = None) -> list[EntityCount]:
+    """Every named entity with its label, how often it occurs and where, most frequent first."""
+    _check_filters(label, source)
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for text, entity_label, source_name, _, _ in engine.store.all_entities(label, source):
+        grouped.setdefault((text, entity_label), []).append(source_name)
+    rows = [EntityCount(text, lab, len(names), sorted(set(names))) for (text, lab), names in grouped.items()]
+    return sorted(rows, key=lambda r: (-r.count, r.label, r.text))
+
+
+def entity_graph(engine: Engine, label: str | None = None, source: str | None = None):
+    """The co-occurrence network (a networkx Graph) of the entities `list_entities` lists with the
+    same filters: linked when they share a sentence, weighted by how many they share."""
+    from .graph import cooccurrence_graph
+
+    _check_filters(label, source)
+    mentions = engine.store.all_entities(label, source)
+    sentences = {name: [(s.start, s.end) for s in engine.store.sentences(name, 0, 2**62)] for name in sorted({m.source for m in mentions})}
+    return cooccurrence_graph(mentions, sentences)
+
+
+def list_facts(engine: Engine, label: str | None = None, source: str | None = None) -> list[Fact]:
+    """Every figure (money, quantities, percentages, counts, dates) with its sentence and value."""
+    _check_filters(label, source)
+    facts = []
+    for source_name, figure in engine.store.all_figures(label, source):
+        sentence = engine.store.sentences(source_name, figure.start, figure.end)
+        facts.append(
+            Fact(
+                source=source_name,
+                start=figure.start,
+                end=figure.end,
+                text=figure.text,
+                label=figure.label,
+                sentence=sentence[0].text if sentence else "",
+                value=figure.value,
+                value_max=figure.value_max,
+                unit=figure.unit,
+            )
+        )
+    return facts
