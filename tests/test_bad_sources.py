@@ -22,7 +22,7 @@ from conftest import CLI, SMALL_NAME, Dirs
 LATIN1_TEXT = "Café Zürich façade: the Quellmar ferry carries 300 passengers across the lake.\n"
 UTF16_TEXT = "Ilham Aliyev — “Central Asia” summit: the Tervel canal carries barges to Bakı.\n"
 # 100,000 levels: an HTML5 parser's time grows with the square of the depth (~20 s here), so such
-# a page is read without a tree (sources.too_deep).
+# a page is read without a tree (sources.html.too_deep).
 DEEP_HTML = (
     "<html><body>"
     + "<div>" * 100_000

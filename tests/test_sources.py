@@ -120,7 +120,7 @@ def test_a_file_name_that_reads_as_a_jsonl_record_is_refused(tmp_path: Path) -> 
 
 def test_unclosed_tags_do_not_stall_the_html_readers() -> None:
     """An unclosed "<" used to make each tag pattern scan to the end of the page, once per "<"."""
-    from regionqa.sources import _flat_html_text, too_deep
+    from regionqa.sources.html import _flat_html_text, too_deep
 
     assert not too_deep("<a " * 100_000)
     assert _flat_html_text("<p>Kept</p>" + "<script " * 20_000) == "Kept"
