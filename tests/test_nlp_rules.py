@@ -1,10 +1,12 @@
-"""The rule layers of rules.json on spacy.blank("en"): no statistical model, so only the rules speak."""
+"""The rule layers of nlp.py (word lists from lexicon.json) on spacy.blank("en"): no statistical model, so only the rules speak."""
 
 from __future__ import annotations
 
 import pytest
 
-from regionqa.nlp import add_rules, split_blocks
+from regionqa.figures import Value, parse_figure
+from regionqa.lexicon import FOLD_MULTIPLIERS, MULTIPLIER_WORDS, ORG_WORDS, SCALES, SHARE_PLURALS, SHARES, UNITS
+from regionqa.nlp import RULER_MULTIPLIER_WORDS, RULER_SHARE_WORDS, RULER_UNIT_WORDS, add_rules, figure_patterns, split_blocks
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +32,8 @@ def entities(nlp, text: str) -> list[tuple[str, str]]:
         ("Kazakhstan is a member of the EAEU and the SCO.", "Kazakhstan", "GPE"),
         ("Ties between Saudi Arabia and Azerbaijan grew.", "Saudi Arabia", "GPE"),
         ("Cargo passes the Alat trading port every day.", "Alat trading port", "FAC"),
+        # spaCy splits "two-thirds" into three tokens: the share words need no hyphenated compounds.
+        ("Two-thirds of trade goes by rail.", "Two-thirds", "PERCENT"),
     ],
 )
 def test_rules_label_spans(nlp, text: str, span: str, label: str) -> None:
@@ -74,10 +78,10 @@ def test_split_blocks_cuts_at_line_ends_and_keeps_offsets() -> None:
     ],
 )
 def test_person_tags_that_cannot_be_names_are_relabelled(name: str, label: str) -> None:
-    from regionqa.nlp import _not_a_person, rules
+    from regionqa.nlp import _not_a_person
 
     places = {"Central Asia", "Kazakhstan", "Uzbekistan"}
-    assert _not_a_person(name, places, set(rules()["org_words"])) == label
+    assert _not_a_person(name, places, ORG_WORDS) == label
 
 
 def test_a_real_analysis_lists_people_only_as_people() -> None:
@@ -94,3 +98,24 @@ def test_a_real_analysis_lists_people_only_as_people() -> None:
     [(_, analysis)] = list(analyse_sources([Source(name="t.txt", text=text, content_hash=content_hash(text))]))
     people = {e.text for e in analysis.entities if e.label == "PERSON"}
     assert "Ilham Aliyev" in people and not people & {"COP29", "Consultative Meeting", "Central Asian"}
+
+
+def test_the_ruler_and_the_figure_parser_read_the_same_word_lists() -> None:
+    assert set(RULER_UNIT_WORDS) == {unit.split()[0] for unit in UNITS}
+    # The ruler tags only the -fold words; the parser also reads "doubled" inside a tagged figure.
+    assert set(RULER_MULTIPLIER_WORDS) == set(FOLD_MULTIPLIERS) < set(MULTIPLIER_WORDS)
+    assert set(RULER_SHARE_WORDS) == set(SHARES) | set(SHARE_PLURALS)
+    [_, scale, unit] = next(p["pattern"] for p in figure_patterns() if p["label"] == "QUANTITY" and len(p["pattern"]) == 3)
+    assert set(scale["LOWER"]["IN"]) == set(SCALES) and set(unit["LOWER"]["IN"]) == set(RULER_UNIT_WORDS)
+
+
+@pytest.mark.parametrize("word", sorted(unit for unit in UNITS if " " not in unit))
+def test_every_unit_the_ruler_tags_the_parser_reads(nlp, word: str) -> None:
+    assert entities(nlp, f"It moved 5 million {word} last year.") == [(f"5 million {word}", "QUANTITY")]
+    assert parse_figure(f"5 million {word}", "QUANTITY") == Value(5_000_000, None, UNITS[word])
+
+
+@pytest.mark.parametrize("word", sorted(FOLD_MULTIPLIERS))
+def test_every_multiplier_the_ruler_tags_the_parser_reads(nlp, word: str) -> None:
+    assert entities(nlp, f"Trade grew {word}.") == [(word, "MULTIPLIER")]
+    assert parse_figure(word, "MULTIPLIER") == Value(FOLD_MULTIPLIERS[word], None, "times")

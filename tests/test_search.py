@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from regionqa.lexicon import FTS_TOKENIZER
 from regionqa.search import RetrievalSettings, fuse, match_expression, min_max, number_tokens, query_terms, reciprocal_rank_fusion
 
 
@@ -112,6 +113,11 @@ def test_match_expression_searches_words_and_canonical_numbers() -> None:
     assert number_tokens("17.2 percent and 4,500,000") == ["n17p2", "n4500000"]
 
 
+def test_match_expression_without_near_is_plain_bm25() -> None:
+    expression = match_expression("Which port handles 4.5 million tons?", near=False)
+    assert expression == 'text : ("port" OR "handles" OR "4" OR "5" OR "million" OR "tons") OR numbers : ("n4500000")'
+
+
 @pytest.mark.parametrize("question", ["", "???", "...!!!", '"', '""" "', "“”‘’", "the of and", "AND OR NOT", "*"])
 def test_match_expression_is_empty_without_content_words(question: str) -> None:
     assert match_expression(question) == ""
@@ -121,7 +127,7 @@ def test_match_expression_is_empty_without_content_words(question: str) -> None:
 def fts() -> sqlite3.Connection:
     """An FTS5 table like the store's, to run the expressions for real."""
     db = sqlite3.connect(":memory:")
-    db.execute("CREATE VIRTUAL TABLE chunks_fts USING fts5(text, numbers, tokenize = 'porter unicode61 remove_diacritics 2')")
+    db.execute(f"CREATE VIRTUAL TABLE chunks_fts USING fts5(text, numbers, tokenize = '{FTS_TOKENIZER}')")
     rows = [
         ("The Alat port handles 25 million tons.", "n25000000"),
         ("Trade reached 4,500,000 dollars.", "n4500000"),

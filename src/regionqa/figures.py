@@ -11,70 +11,25 @@ from dataclasses import dataclass
 
 from text_to_num import text2num
 
-SCALES = {
-    "thousand": 1e3,
-    "million": 1e6,
-    "mln": 1e6,
-    "billion": 1e9,
-    "bln": 1e9,
-    "bn": 1e9,
-    "trillion": 1e12,
-}
-CURRENCIES = {
-    "$": "USD",
-    "dollar": "USD",
-    "dollars": "USD",
-    "usd": "USD",
-    "€": "EUR",
-    "euro": "EUR",
-    "euros": "EUR",
-    "eur": "EUR",
-    "£": "GBP",
-    "pound": "GBP",
-    "pounds": "GBP",
-    "manat": "AZN",
-    "manats": "AZN",
-    "tenge": "KZT",
-    "rubles": "RUB",
-    "roubles": "RUB",
-    "yuan": "CNY",
-}
-UNITS = {
-    "ton": "t",
-    "tons": "t",
-    "tonne": "t",
-    "tonnes": "t",
-    "kilometers": "km",
-    "kilometres": "km",
-    "km": "km",
-    "kilometer": "km",
-    "kilometre": "km",
-    "miles": "mi",
-    "mile": "mi",
-    "barrels": "bbl",
-    "barrel": "bbl",
-    "containers": "containers",
-    "teu": "TEU",
-    "cubic meters": "m3",
-    "cubic metres": "m3",
-    "bcm": "bcm",
-    "megawatts": "MW",
-    "mw": "MW",
-    "gigawatts": "GW",
-    "gw": "GW",
-    "kwh": "kWh",
-}
-FRACTIONS = {"half": 0.5, "quarter": 0.25, "third": 1 / 3, "dozen": 12.0}
-FRACTION_PLURALS = {"thirds": 1 / 3, "quarters": 1 / 4}  # "two-thirds" = 2 x 1/3
-MULTIPLIER_WORDS = {
-    "twofold": 2, "threefold": 3, "fourfold": 4, "fivefold": 5, "sixfold": 6, "sevenfold": 7,
-    "eightfold": 8, "ninefold": 9, "tenfold": 10, "double": 2, "doubled": 2, "triple": 3,
-    "tripled": 3, "quadrupled": 4,
-}  # fmt: skip
+from .lexicon import (
+    COUNT_WORDS,
+    CURRENCIES,
+    CURRENCY_SYMBOLS,
+    GLUE_WORDS,
+    MULTIPLIER_WORDS,
+    NUMBER_WORDS,
+    SCALES,
+    SHARE_PLURALS,
+    SHARES,
+    UNITS,
+    YEAR_WORD,
+)
 
 _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?|\.\d+")
-_RANGE_SPLIT = re.compile(r"\s*(?:\bto\b|–|—|-|\band\b)\s*", re.IGNORECASE)
-_YEAR = re.compile(r"^(1[5-9]\d\d|20\d\d)$")
+_TOKEN = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?|\.\d+|[a-z]+")
+_WORD = re.compile(r"[a-z]+")
+_LONE_WORDS = SHARES | COUNT_WORDS  # a number on their own: "half", "a dozen"
+_SHARE_WORD = re.compile(r"(?i)\b(" + "|".join(map(re.escape, SHARES | SHARE_PLURALS)) + r")\b")
 
 
 @dataclass(frozen=True)
@@ -93,24 +48,14 @@ def parse_number(token: str) -> float | None:
         return None
     if _NUMBER.fullmatch(token):
         return float(token.replace(",", ""))
-    if token in FRACTIONS:
-        return FRACTIONS[token]
+    if token in _LONE_WORDS:
+        return _LONE_WORDS[token]
     if token in MULTIPLIER_WORDS:
         return float(MULTIPLIER_WORDS[token])
     try:
         return float(text2num(token, "en"))
     except ValueError:
         return None
-
-
-NUMBER_WORDS = {
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
-    "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
-    "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "hundred",
-}  # fmt: skip
-_TOKEN = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?|\.\d+|[a-z]+")
-# Words that may stand between a number and its scale or between the ends of a range.
-_GLUE = {"to", "and", "from", "between", "around", "about", "over", "almost", "nearly", "some", "up", "a"}
 
 
 def _tidy(value: float) -> float:
@@ -123,52 +68,59 @@ def _numbers_with_scale(text: str) -> list[float]:
 
     "from 15 to 25 million tons" -> [15e6, 25e6]: a scale after a range applies to both ends.
     """
-    tokens = _TOKEN.findall(text.lower().replace("per cent", "percent"))
     values: list[float] = []
-    pending: list[int] = []  # numbers not yet followed by a scale word
-    words: list[str] = []  # a run of number words such as "twenty five"
-
-    def flush_words() -> None:
-        if words:
-            try:
-                values.append(float(text2num(" ".join(words), "en")))
-                pending.append(len(values) - 1)
-            except ValueError:
-                pass
-            words.clear()
-
-    for token in tokens:
-        if token in NUMBER_WORDS or (token == "and" and words and words[-1] == "hundred"):
-            words.append(token)
+    pending: list[int] = []  # indexes of the numbers not yet followed by a scale word
+    run: list[str] = []  # a run of number words such as "twenty five"
+    for token in _TOKEN.findall(text.lower().replace("per cent", "percent")):
+        if token in NUMBER_WORDS or (token == "and" and run and run[-1] == "hundred"):
+            run.append(token)
             continue
-        flush_words()
-        if _NUMBER.fullmatch(token):
-            values.append(float(token.replace(",", "")))
-            pending.append(len(values) - 1)
-        elif token in SCALES:
-            for index in pending:
-                values[index] = _tidy(values[index] * SCALES[token])
-            pending = []
-        elif token in FRACTIONS and not values:
-            values.append(FRACTIONS[token])
-        elif token in FRACTION_PLURALS and values:
-            values[-1] = _tidy(values[-1] * FRACTION_PLURALS[token])
-            pending = []
-        elif token not in _GLUE and token not in CURRENCIES:
-            pending = []
-    flush_words()
+        pending = _read_token(token, values, _end_run(run, values, pending))
+    _end_run(run, values, pending)
     return values
 
 
+def _end_run(run: list[str], values: list[float], pending: list[int]) -> list[int]:
+    """Add a finished run of number words to `values` as one number (and empty the run); the new pending."""
+    if not run:
+        return pending
+    try:
+        values.append(float(text2num(" ".join(run), "en")))
+        pending = [*pending, len(values) - 1]
+    except ValueError:
+        pass
+    run.clear()
+    return pending
+
+
+def _read_token(token: str, values: list[float], pending: list[int]) -> list[int]:
+    """Read one token that is not a number word into `values`; the numbers still waiting for a scale."""
+    if _NUMBER.fullmatch(token):
+        values.append(float(token.replace(",", "")))
+        return [*pending, len(values) - 1]
+    if token in SCALES:
+        for index in pending:
+            values[index] = _tidy(values[index] * SCALES[token])
+        return []
+    if token in _LONE_WORDS and not values:
+        values.append(_LONE_WORDS[token])
+        return pending
+    if token in SHARE_PLURALS and values:  # "two-thirds" = 2 x 1/3
+        values[-1] = _tidy(values[-1] * SHARE_PLURALS[token])
+        return []
+    if token in GLUE_WORDS or token in CURRENCIES:
+        return pending
+    return []
+
+
 def _unit_of(text: str, label: str) -> str | None:
+    """The unit a figure names: a currency code, a canonical unit, "fraction", "times", or None."""
     lowered = text.lower()
-    for symbol, code in CURRENCIES.items():
-        if symbol in "$€£" and symbol in text:
-            return code
-    words = re.findall(r"[a-z]+", lowered)
-    for word in words:
-        if word in CURRENCIES:
-            return CURRENCIES[word]
+    words = _WORD.findall(lowered)
+    currency = next((code for symbol, code in CURRENCY_SYMBOLS.items() if symbol in text), None)
+    currency = currency or next((CURRENCIES[word] for word in words if word in CURRENCIES), None)
+    if currency:
+        return currency
     for first, second in zip(words, words[1:] + [""]):
         if f"{first} {second}" in UNITS:
             return UNITS[f"{first} {second}"]
@@ -178,8 +130,6 @@ def _unit_of(text: str, label: str) -> str | None:
         return "fraction"
     if label == "MULTIPLIER" or "times" in words or any(w in MULTIPLIER_WORDS for w in words):
         return "times"
-    if label == "MONEY":
-        return None
     return None
 
 
@@ -192,7 +142,7 @@ def parse_figure(text: str, label: str) -> Value | None:
     Value(low=0.172, high=None, unit='fraction')
     """
     if label == "DATE":
-        years = re.findall(r"\b(1[5-9]\d\d|20\d\d)\b", text)
+        years = YEAR_WORD.findall(text)
         if not years:
             return None
         low, high = int(years[0]), int(years[-1])
@@ -200,14 +150,14 @@ def parse_figure(text: str, label: str) -> Value | None:
     if label in ("TIME", "ORDINAL"):
         return None
     lowered = text.lower()
-    multiplier = next((MULTIPLIER_WORDS[w] for w in re.findall(r"[a-z]+", lowered) if w in MULTIPLIER_WORDS), None)
+    multiplier = next((MULTIPLIER_WORDS[w] for w in _WORD.findall(lowered) if w in MULTIPLIER_WORDS), None)
     if multiplier is not None and not _NUMBER.search(text):
         return Value(float(multiplier), None, "times")
     values = _numbers_with_scale(text)
     if not values:
         return None
     unit = _unit_of(text, label)
-    if unit == "fraction" and _NUMBER.search(text) and not re.search(r"(?i)\b(half|third|thirds|quarter|quarters)\b", text):
+    if unit == "fraction" and _NUMBER.search(text) and not _SHARE_WORD.search(text):
         values = [_tidy(v / 100) for v in values]
     low = values[0]
     high = values[-1] if len(values) > 1 and values[-1] != low else None
@@ -231,7 +181,3 @@ def format_number(value: float) -> str:
     if value == int(value):
         return str(int(value))
     return f"{value:.6f}".rstrip("0").rstrip(".")
-
-
-def is_year(token: str) -> bool:
-    return bool(_YEAR.match(token))

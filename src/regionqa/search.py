@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .figures import canonical_numbers
+from .lexicon import STOPWORDS
 from .models import Hit
 
 if TYPE_CHECKING:  # numpy and the store load only where retrieval runs, not for `regionqa --help`
@@ -20,16 +21,6 @@ if TYPE_CHECKING:  # numpy and the store load only where retrieval runs, not for
 
     from .store import Store
 
-# Function words that carry no meaning for BM25 (a short list: spaCy's would cost a 3 s import).
-STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being below
-    between both but by can could did do does doing down during each few for from further had has have having
-    he her here hers herself him himself his how i if in into is it its itself just me more most my myself no
-    nor not now of off on once only or other our ours ourselves out over own same she should so some such than
-    that the their theirs them themselves then there these they this those through to too under until up very
-    was we were what when where which while who whom why will with would you your yours yourself yourselves
-    also much many whose did does""".split()
-)
 _WORD = re.compile(r"\w+", re.UNICODE)
 NEAR_DISTANCE = 3  # words allowed between two neighbouring question words
 
@@ -61,13 +52,17 @@ def query_terms(question: str) -> list[str]:
     return list(seen)
 
 
-def match_expression(question: str) -> str:
-    """An FTS5 MATCH expression: any content word in the text, or any canonical number."""
+def match_expression(question: str, near: bool = True) -> str:
+    """An FTS5 MATCH expression: any content word in the text, or any canonical number.
+
+    `near=False` gives plain BM25 (evaluation on BEIR measures both).
+    """
     terms = query_terms(question)
     parts = [f'"{term}"' for term in terms]
     # Neighbouring question words that also stand close together in a chunk ("President of
     # Azerbaijan") score again: BM25 alone ignores word order.
-    parts += [f'NEAR("{a}" "{b}", {NEAR_DISTANCE})' for a, b in zip(terms, terms[1:])]
+    if near:
+        parts += [f'NEAR("{a}" "{b}", {NEAR_DISTANCE})' for a, b in zip(terms, terms[1:])]
     text = f"text : ({' OR '.join(parts)})" if parts else ""
     numbers = " OR ".join(f'"{token}"' for token in dict.fromkeys(number_tokens(question)))
     if numbers:
