@@ -1,10 +1,18 @@
-"""Question typing and quoted titles: the rules that decide what kind of span answers a question."""
+"""Question typing and quoted titles: the rules that decide what kind of span answers a question; the
+calibration file and the scoring weights."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
+from pathlib import Path
+
 import pytest
 
-from regionqa.answer import classify
+from regionqa.answer import SCORING_WEIGHTS, QuestionType, ScoringWeights, calibration, classify, confidence
+from regionqa.answer.confidence import calibration_file
+from regionqa.lexicon import PLACE_LABELS
 from regionqa.nlp import _quoted_titles
 
 
@@ -28,3 +36,70 @@ def test_questions_are_typed_by_their_wording(question: str, wh: str, label: str
 def test_only_capitalised_quotations_are_titles() -> None:
     text = "The “five” met in “Astana Format” talks and signed the “2030 Agenda”; a “gateway”, they said."
     assert [span.text for span in _quoted_titles(text)] == ["Astana Format", "2030 Agenda"]
+
+
+@pytest.mark.parametrize(
+    ("question", "wh"),
+    [
+        ("How many percent of the cargo is grain?", "percent"),  # before "how many"
+        ("How many times more cargo does it handle?", "multiplier"),
+        ("How many times did exports grow?", "multiplier"),  # a growth asked as a multiple
+        ("By how much did trade increase?", "growth"),  # before "how much": a change, not an amount
+        ("How much cargo does the port handle?", "amount"),
+        ("How many ships call there?", "count"),
+        ("How long is the railway?", "measure"),
+        ("Since when has the line run?", "date"),
+        ("Whose interests does the treaty serve?", "person"),
+        ("Which city hosts the forum?", "place"),
+        ("Which company built the bridge?", "org"),
+        ("What was it called?", "name"),
+        ("What does the port export?", "thing"),  # no rule matches
+    ],
+)
+def test_the_first_type_rule_that_matches_wins(question: str, wh: str) -> None:
+    assert classify(question).wh == wh
+
+
+def test_a_question_type_carries_its_cues() -> None:
+    qtype = classify("Apart from Astana, which city had the second-largest trade in 2019, before the upgrade?")
+    assert qtype == QuestionType(
+        wh="place",
+        primary=frozenset({"GPE"}),
+        secondary=PLACE_LABELS | {"PROPER", "PLACE_PHRASE"},
+        focus="citi",
+        focus_words=frozenset({"citi"}),
+        excluded=frozenset({"astana"}),
+        range_end="low",
+        years=(2019,),
+        asks_amount=True,
+        extreme=("max", 2),
+    )
+    assert classify("Is the forum held, in person or online?").options == ("in person", "online")
+    assert "EUR" in classify("How much did the bridge cost?").units  # a money word: any currency
+
+
+def test_the_calibration_is_read_from_its_data_file() -> None:
+    fitted = calibration()
+    assert list(fitted.coefficients)[0] == "bias" and fitted.abstain_below == 0.49
+    values = dict.fromkeys(fitted.coefficients, 0.0) | {"bias": 1.0}
+    assert confidence(values) == pytest.approx(1 / (1 + math.exp(5.001)))
+
+
+def test_calibrate_writes_the_file_the_answerer_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "eval"))
+    import calibrate
+
+    shipped = calibration_file().read_text(encoding="utf-8")
+    target = tmp_path / "calibration.json"
+    target.write_text(shipped, encoding="utf-8")
+    monkeypatch.setattr(calibrate, "calibration_file", lambda: target)
+    calibrate.write(calibration().coefficients, calibration().abstain_below)
+    assert target.read_text(encoding="utf-8") == shipped  # the same numbers write the same file
+    calibrate.write({"bias": -1.0, "score": 2.0}, 0.3)
+    assert json.loads(target.read_text(encoding="utf-8"))["coefficients"] == {"bias": -1.0, "score": 2.0}
+
+
+def test_scoring_weights_are_one_frozen_instance() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        SCORING_WEIGHTS.fit_primary = 2.0  # type: ignore[misc]
+    assert ScoringWeights(excluded=0.5).excluded == 0.5 and SCORING_WEIGHTS.excluded == 0.1
