@@ -1,6 +1,6 @@
 """Settings: where the corpus and index live, how an index is built and questions are answered.
 
-The environment is read in one place, `Settings.from_environment`; everything below it takes a
+The environment is read in this module alone (`Settings.from_environment`, `user_data_dir`); everything else takes a
 `Settings` and never looks at os.environ.
 
 In a checkout (a `corpus/` folder in the current directory) the corpus and index are `corpus/`
@@ -39,7 +39,7 @@ class Settings:
     encoder: str = "auto"  # embedding.ENCODER_CHOICES; checked when the encoder is opened (a ModelError, exit 4)
     user_data: bool = False  # True when the folders fell back to the per-user data folder
     # The per-user data folder (BEIR evaluation indexes live there); platformdirs' unless the environment moves it.
-    data_dir: Path = field(default_factory=lambda: user_data_dir({}))
+    data_dir: Path = field(default_factory=lambda: user_data_dir())
 
     @classmethod
     def from_environment(

@@ -14,9 +14,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 
-from ..figures import CURRENCIES, UNITS
-from ..lexicon import ENTITY_LABELS, NUMBER_LABELS, PLACE_LABELS, YEAR_WORD, is_year
-from ..search import STOPWORDS
+from ..lexicon import CURRENCIES, ENTITY_LABELS, NUMBER_LABELS, PLACE_LABELS, STOPWORDS, UNITS, YEAR_WORD, is_year
 
 # Labels the answerer gives to spans that are not spaCy entities or figures: noun phrases,
 # "X of Y" phrases, quoted titles, place phrases, unlabelled proper names and choice options.

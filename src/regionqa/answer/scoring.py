@@ -21,9 +21,8 @@ import numpy as np
 
 from ..chunking import chunk_context
 from ..figures import parse_figure
-from ..lexicon import ENTITY_LABELS, NUMBER_LABELS, YEAR_RANGE
+from ..lexicon import ENTITY_LABELS, NUMBER_LABELS, STOPWORDS, YEAR_RANGE
 from ..models import Hit, Span
-from ..search import STOPWORDS
 from ..store import Store
 from .candidates import Candidate, ScoreParts, sentence_candidates
 from .question import (

@@ -71,9 +71,6 @@ def _build_progress(notify: Callable[[str], None], every: float = 15.0):
 
 def _build_beir_index(settings, data: BeirData, notify: Callable[[str], None]):
     """Index the BEIR documents with the project's pipeline; an index built with other settings is rebuilt."""
-
-    from . import store as store_mod
-
     full = False
     previous = store_mod.current_generation(settings.index_dir)
     if previous is not None:
@@ -99,12 +96,9 @@ class BeirCandidates:
 
 def bm25_expression(query: str) -> str:
     """An FTS5 MATCH expression for plain BM25: any content word of the query, or any canonical number."""
-    from ..search import number_tokens, query_terms
+    from ..search import match_expression
 
-    words = " OR ".join(f'"{term}"' for term in query_terms(query))
-    numbers = " OR ".join(f'"{token}"' for token in dict.fromkeys(number_tokens(query)))
-    parts = ([f"text : ({words})"] if words else []) + ([f"numbers : ({numbers})"] if numbers else [])
-    return " OR ".join(parts)
+    return match_expression(query, near=False)
 
 
 def _dense_hits(store, vector, depth: int, source_of: dict[int, str]) -> list[tuple[int, float]]:
@@ -199,18 +193,12 @@ def evaluate_beir(
     own index, `index_dir` or `beir_index_dir(folder)` (the per-user data folder), which later runs reuse while
     the documents and settings are unchanged. Progress goes to `notify`; the result is a JSON-ready dict.
     """
-
     from ..embedding import encode
-    from . import store as store_mod
 
     say = notify or (lambda message: None)
     started = time.perf_counter()
     folder = Path(beir_dir)
-    data = read_beir(folder, split)
-    if not data.documents:
-        raise BadInputError(f"{folder / 'corpus.jsonl'}: no document with text")
-    if not data.queries:
-        raise BadInputError(f"no query judged in qrels/{split}.tsv has a text in {folder / 'queries.jsonl'}")
+    data = _read_checked(folder, split)
     beir_settings = replace(settings, index_dir=Path(index_dir) if index_dir else beir_index_dir(folder, settings.data_dir))
     say(
         f"BEIR {data.name}, split {split}: {len(data.documents):,} documents, {len(data.queries):,} queries; index {beir_settings.index_dir}"
@@ -251,6 +239,16 @@ def evaluate_beir(
         },
         "seconds": timing,
     }
+
+
+def _read_checked(folder: Path, split: str) -> BeirData:
+    """The BEIR folder's documents and judged queries; BadInputError when either is empty."""
+    data = read_beir(folder, split)
+    if not data.documents:
+        raise BadInputError(f"{folder / 'corpus.jsonl'}: no document with text")
+    if not data.queries:
+        raise BadInputError(f"no query judged in qrels/{split}.tsv has a text in {folder / 'queries.jsonl'}")
+    return data
 
 
 def _settings_used(settings, options: BeirOptions) -> dict:

@@ -2,7 +2,7 @@
 (database.py: schema and the build's writer) and a FAISS vector index (vectors.py), read through
 one `Store` (reader.py). Only this package runs SQL."""
 
-from .database import FTS_TOKENIZER, SCHEMA_VERSION, IndexWriter, VectorsWritten, indexed_hashes, migrate, read_stored_vectors
+from .database import SCHEMA_VERSION, IndexWriter, VectorsWritten, indexed_hashes, migrate, read_stored_vectors
 from .documents import DocumentBM25
 from .generations import (
     CURRENT_FILE,

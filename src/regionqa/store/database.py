@@ -11,13 +11,12 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import IndexStateError
+from ..lexicon import FTS_TOKENIZER
 from ..models import Analysis, Chunk, Source
 from .generations import DATABASE_FILE, REBUILD_HINT
 from .vectors import build_vector_index, vector_index_type
 
 SCHEMA_VERSION = 2
-# How FTS5 cuts and stems text for BM25 (chunks here, whole documents in document_bm25): one definition.
-FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
 
 
 def m001_create_tables(db: sqlite3.Connection) -> None:

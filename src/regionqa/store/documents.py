@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-from .database import FTS_TOKENIZER
+from ..lexicon import FTS_TOKENIZER
 
 
 class DocumentBM25:
