@@ -15,9 +15,9 @@ from typing import Annotated
 
 import typer
 
-from . import __version__
 from .config import CORPUS_DIR_ENV, DATA_DIR_ENV, INDEX_DIR_ENV, Settings
 from .errors import BadInputError, RegionQAError
+from .version import __version__
 
 EXIT_CODES = (
     "Exit codes: 0 done; 1 other error; 2 bad input (argument, question, source file); "

@@ -216,7 +216,7 @@ def _packages() -> Check:
     """Every requirement of the installed regionqa is installed; the key packages' versions."""
     from importlib.metadata import PackageNotFoundError, requires, version
 
-    from . import __version__
+    from .version import __version__
 
     try:
         requirements = [r for r in requires("regionqa") or [] if "extra ==" not in r]

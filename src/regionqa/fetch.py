@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from . import __version__
 from .errors import SourceError
 from .sources import SUPPORTED_SUFFIXES, WEB_FOLDER
+from .version import __version__
 
 MAX_BYTES = 50 * 1024 * 1024  # a larger download is refused, not truncated
 TIMEOUT_SECONDS = 30.0  # to connect, and between two reads

@@ -30,10 +30,11 @@ from fastapi.responses import Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import __version__, render
 from . import engine as engine_mod
+from . import render
 from .config import Settings
 from .errors import BadInputError, RegionQAError
+from .version import __version__
 
 DEFAULT_HOST = "127.0.0.1"  # loopback only: the API has no authentication
 DEFAULT_PORT = 8765
