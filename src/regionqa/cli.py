@@ -149,8 +149,9 @@ def _build_progress():
     """A progress display for index builds (a pipeline Progress callback inside a `with`): bars on
     stderr with rate and time left when stderr is a terminal, nothing when not or with --quiet."""
     from . import render
+    from .progress import build_progress
 
-    return render.build_progress(render.stderr(), enabled=not _quiet())
+    return build_progress(render.stderr(), enabled=not _quiet())
 
 
 @app.command()
@@ -318,7 +319,9 @@ def _print_build(report, json_output: bool) -> None:
     from . import render
 
     if json_output:
-        typer.echo(render.dumps(report.as_dict()))
+        from .contract import BuildReportOut
+
+        typer.echo(render.dumps(BuildReportOut.of(report).dump()))
     else:
         render.print_build(report, render.stderr())
 
@@ -354,8 +357,6 @@ def index_add(
 
     A URL is fetched (at most 50 MB, redirects only to http/https) and saved under web/<host>/ in the corpus.
     """
-    from dataclasses import asdict
-
     from . import pipeline, render
 
     with _build_progress() as progress:
@@ -366,7 +367,9 @@ def index_add(
     for line in report.skipped:
         console.print(f"note: {line}", style="yellow", markup=False)
     if json_output:
-        typer.echo(render.dumps(asdict(report)))
+        from .contract import AddReportOut
+
+        typer.echo(render.dumps(AddReportOut.of(report).dump()))
     else:
         console.print(f"added to the corpus: {', '.join(report.copied) or 'nothing new'}", markup=False)
         render.print_build(report.build, console)
@@ -391,13 +394,13 @@ def index_remove(
 @handle_errors
 def index_status(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Say what is indexed, with which models and settings, and whether the corpus has changed since."""
-    from dataclasses import asdict
-
     from . import pipeline, render
 
     status = pipeline.status(_settings(ctx))
     if json_output:
-        typer.echo(render.dumps(asdict(status)))
+        from .contract import StatusOut
+
+        typer.echo(render.dumps(StatusOut.of(status).dump()))
     else:
         render.print_status(status, render.stdout())
     if status.problem:
@@ -425,7 +428,9 @@ def evaluate(
         engine = _open_engine(ctx)
         report = evaluate_qa(items, lambda q: engine.ask(q, top_k=5))
         if json_output:
-            typer.echo(render.dumps(report.as_dict()))
+            from .contract import QAReportOut
+
+            typer.echo(render.dumps(QAReportOut.of(report).dump()))
         else:
             render.print_qa_report(report, render.stdout())
         return
@@ -433,7 +438,9 @@ def evaluate(
 
     result = evaluate_beir(beir, split, _settings(ctx), notify=_notify)
     if json_output:
-        typer.echo(render.dumps(result))
+        from .contract import BeirOut
+
+        typer.echo(render.dumps(BeirOut.of(result).dump()))
     else:
         render.print_beir(result, render.stdout())
 
@@ -448,7 +455,9 @@ def doctor(ctx: typer.Context, json_output: JsonOption = False) -> None:
     checks = doctor_mod.run_checks(_settings(ctx), command=_command_prefix(ctx))
     passed = doctor_mod.ok(checks)
     if json_output:
-        typer.echo(render.dumps({"ok": passed, "checks": [check.as_dict() for check in checks]}))
+        from .contract import DoctorOut
+
+        typer.echo(render.dumps(DoctorOut.of_checks(checks, passed).dump()))
     else:
         render.print_checks(checks, render.stdout())
     if not passed:
