@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 Q ?= How much cargo can the Alat port handle now?
 
-.PHONY: install ask test bench eval clean
+.PHONY: install ask test bench eval schemas clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test: $(STAMP)
 eval: $(STAMP)
 	$(BIN)/regionqa eval ../shared/eval/sample_qa.jsonl
 	$(BIN)/regionqa eval eval/out_of_corpus.jsonl
+
+# The JSON Schemas of every --json output, generated (src/regionqa/schemas.py) from the pydantic models of src/regionqa/contract.py
+# (tests/test_schemas.py fails when a committed schema is not the generated one).
+schemas: $(STAMP)
+	$(BIN)/python -m regionqa.schemas schemas
 
 # Bounded defaults (about 15 minutes on 2 cores); each script's --help says how to run it fuller,
 # e.g. bench_scale.py --sizes 100000 1000000 or bench_build.py without --limit (the whole SciFact).

@@ -14,6 +14,7 @@ from conftest import ARTICLE_NAME, CLI, Dirs
 from regionqa import render
 from regionqa.graph import cooccurrence_graph
 from regionqa.models import Answer, Chunk, Fact, Hit, Result
+from regionqa.progress import build_progress
 
 QUESTION = "How much cargo can the Alat port handle now?"
 ANSI = re.compile(r"\x1b\[([0-9;]*)m")
@@ -251,9 +252,9 @@ def test_graphml_to_an_unwritable_path_is_bad_input(cli: CLI, article_env: Dirs,
 def test_build_progress_is_off_when_not_a_terminal_or_quiet() -> None:
     from rich.console import Console
 
-    with render.build_progress(Console(file=io.StringIO())) as progress:
+    with build_progress(Console(file=io.StringIO())) as progress:
         assert progress is None
-    with render.build_progress(Console(file=io.StringIO(), force_terminal=True), enabled=False) as progress:
+    with build_progress(Console(file=io.StringIO(), force_terminal=True), enabled=False) as progress:
         assert progress is None
 
 
@@ -261,7 +262,7 @@ def test_build_progress_draws_the_stages_on_a_terminal() -> None:
     from rich.console import Console
 
     out = io.StringIO()
-    with render.build_progress(Console(file=out, force_terminal=True, width=120)) as progress:
+    with build_progress(Console(file=out, force_terminal=True, width=120)) as progress:
         assert progress is not None
         progress("analysed", 0, 2)
         progress("chunked", 300, -1)
@@ -287,7 +288,7 @@ def test_build_progress_takes_reports_from_two_threads() -> None:
 
     from rich.console import Console
 
-    with render.build_progress(Console(file=io.StringIO(), force_terminal=True, width=120)) as progress:
+    with build_progress(Console(file=io.StringIO(), force_terminal=True, width=120)) as progress:
         assert progress is not None
 
         def embedding() -> None:

@@ -1,4 +1,5 @@
-"""Every --json output, produced by the real CLI on the article index, against its JSON Schema in schemas/."""
+"""Every --json output, produced by the real CLI on the article index, against its JSON Schema in schemas/;
+the schemas are those generated (regionqa.schemas) from regionqa.contract, and the cold path's plain JSON equals the models'."""
 
 from __future__ import annotations
 
@@ -134,3 +135,199 @@ def test_every_schema_is_valid_and_checked_against_a_command() -> None:
         Draft202012Validator.check_schema(schema)
         assert schema["$id"].endswith("/" + name), name
     assert set(schemas) == {case[0] for case in CASES}, "a schema without a test, or a test without a schema"
+
+
+# ---------------------------------------------------------------- the schemas are generated from the contract
+
+
+def test_the_committed_schemas_are_the_generated_ones(tmp_path: Path) -> None:
+    from regionqa import schemas
+
+    assert set(load_schemas()) == set(schemas.SCHEMAS), "run: make schemas"
+    for name in schemas.SCHEMAS:
+        committed = (SCHEMAS / name).read_text(encoding="utf-8")
+        assert committed == schemas.schema_text(name), f"schemas/{name} differs from the contract; run: make schemas"
+    written = schemas.write_schemas(tmp_path / "out")
+    assert sorted(path.name for path in written) == sorted(schemas.SCHEMAS)
+    assert all(path.read_text(encoding="utf-8") == schemas.schema_text(path.name) for path in written)
+
+
+def validator_of(name: str, registry: Registry) -> Draft202012Validator:
+    return Draft202012Validator(load_schemas()[name], registry=registry)
+
+
+def an_answer() -> dict:
+    return {
+        "question": "How much?",
+        "answer": {"text": "25 t", "score": 0.8, "source": "a.txt", "start": 3, "end": 7, "sentence": "It 25 t.", "label": "QUANTITY",
+                   "location": "line 1"},
+        "message": None,
+        "passages": [{"rank": 1, "score": 0.5, "source": "a.txt", "chunk_id": 0, "start": 0, "end": 8, "text": "It 25 t.", "location": "p. 2"}],
+        "facts": [],
+    }  # fmt: skip
+
+
+def edited(data: dict, path: tuple, value: object = KeyError) -> dict:
+    """A deep copy of `data` with the item at `path` set to `value` (KeyError: removed)."""
+    copy = json.loads(json.dumps(data))
+    *parents, last = path
+    target = copy
+    for key in parents:
+        target = target[key]
+    if value is KeyError:
+        del target[last]
+    else:
+        target[last] = value
+    return copy
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("answer", "location"), "page 3"),
+        (("answer", "location"), "pp. 0–1"),
+        (("answer", "start"), -1),
+        (("answer", "score"), 1.5),
+        (("answer", "text"), ""),
+        (("answer", "extra"), 1),
+        (("answer", "label"), KeyError),
+        (("message",), KeyError),
+        (("passages", 0, "rank"), 0),
+        (("passages", 0, "chunk_id"), "7"),
+        (("question",), ""),
+        (("timings",), {}),
+    ],
+)
+def test_the_ask_schema_refuses_what_the_contract_does_not_allow(registry: Registry, path: tuple, value: object) -> None:
+    validator = validator_of("ask.schema.json", registry)
+    assert validator.is_valid(an_answer())
+    assert not validator.is_valid(edited(an_answer(), path, value))
+    assert validator.is_valid(edited(an_answer(), ("answer",), None)), "no answer is null"
+
+
+def test_the_other_schemas_refuse_what_the_contract_does_not_allow(registry: Registry) -> None:
+    check = {"name": "index", "status": "OK", "detail": "fine", "fix": None}
+    doctor = validator_of("doctor.schema.json", registry)
+    assert doctor.is_valid({"ok": True, "checks": [check]})
+    assert not doctor.is_valid({"ok": True, "checks": []})
+    assert not doctor.is_valid({"ok": True, "checks": [{**check, "status": "MAYBE"}]})
+    entities = validator_of("entities.schema.json", registry)
+    assert entities.is_valid([{"text": "Baku", "label": "GPE", "count": 2, "sources": ["a.txt"]}])
+    assert not entities.is_valid([{"text": "Baku", "label": "GPE", "count": 0, "sources": ["a.txt"]}])
+    assert not entities.is_valid([{"text": "Baku", "label": "GPE", "count": 2, "sources": ["a.txt", "a.txt"]}])
+    qa = validator_of("eval-qa.schema.json", registry)
+    report = {
+        "questions": 1, "answerable": 0, "exact_match": 0.0, "f1": 0.0, "evidence_recall": {"@1": 0.0}, "mrr": 0.0,
+        "abstention_rate": 0.0, "unanswerable_abstained": None, "latency_ms": {"p50": 1.0, "max": 1.0, "mean": 1.0}, "rows": [],
+    }  # fmt: skip
+    assert qa.is_valid(report)
+    assert not qa.is_valid({**report, "evidence_recall": {"top1": 0.0}})
+    assert not qa.is_valid({**report, "questions": 0})
+    status = validator_of("index-status.schema.json", registry)
+    empty = {"index_dir": "i", "generation": None, "manifest": None, "sources": [], "stale": {"added": [], "changed": [], "removed": []}}
+    assert status.is_valid({**empty, "problem": None})
+    assert not status.is_valid(empty), "problem is null, not missing"
+    assert not status.is_valid({**empty, "problem": None, "sources": [{"name": "a.txt", "content_hash": "x", "chunks": 1}]})
+
+
+# ---------------------------------------------------------------- the models give the JSON the library's data holds
+
+
+def test_the_plain_json_of_the_cold_commands_is_the_models_dump(article_index: Dirs) -> None:
+    """render.result_json / fact_json / entity_json (the cold path, without pydantic) == contract's AskOut / FactOut / EntityOut."""
+    from regionqa import contract, pipeline, render
+    from regionqa.config import Settings
+
+    engine = pipeline.Engine(Settings(corpus_dir=article_index.corpus_dir, index_dir=article_index.index_dir))
+    try:
+        results = [engine.ask(item["question"]) for item in QA_LINES] + [engine.ask("Who is the President of Kazakhstan?", 2)]
+        entities, facts = pipeline.list_entities(engine, None, None), pipeline.list_facts(engine, None, None)
+    finally:
+        engine.close()
+    assert any(result.answer is None for result in results) and any(result.answer is not None for result in results)
+    assert entities and facts
+    for result in [*results, *fake_results()]:
+        assert render.dumps(render.result_json(result)) == render.dumps(contract.AskOut.of(result).dump())
+    assert [render.dumps(render.entity_json(row)) for row in entities] == [
+        render.dumps(contract.EntityOut.of(row).dump()) for row in entities
+    ]
+    assert [render.dumps(render.fact_json(fact)) for fact in facts] == [render.dumps(contract.FactOut.of(fact).dump()) for fact in facts]
+
+
+def fake_results() -> list:
+    """Results the article may not give: a location left to the fallback, an integer value, a message, no passages."""
+    from regionqa.models import Answer, Chunk, Fact, Hit, Result
+
+    answer = Answer("a.txt", 3, 7, "25 t", 1, "It 25 t.", 0, "QUANTITY")
+    hit = Hit(Chunk("a.txt", 0, 8, "It 25 t.", 4), 0.123456789, 1, dense_score=0.5)
+    fact = Fact("a.txt", 3, 7, "25 t", "QUANTITY", "It 25 t.", value=25, value_max=None, unit="t", score=0.4)
+    return [Result("How much?", answer, [hit], [fact], timings={"ask": 1.0}), Result("Why?", None, [], [], message="nothing says")]
+
+
+def test_the_models_of_reports_dump_what_their_dataclasses_hold() -> None:
+    """The key order and values of build, add, status, eval and doctor JSON are those of the dataclasses (as printed before)."""
+    from dataclasses import asdict
+
+    from regionqa import contract, render
+    from regionqa.doctor import Check
+    from regionqa.evaluate import QAReport
+    from regionqa.pipeline import AddReport, BuildReport, Status
+
+    build = BuildReport(
+        added=["a.txt"], unchanged=["b.txt"], errors=["c.pdf: broken"], chunks_embedded=3, chunks_total=9, seconds=1.25, generation="g"
+    )
+    manifest = {
+        "schema_version": 2, "embedding_model": "m", "embedding_sha256": "0" * 64, "dimension": 384, "spacy_model": "s",
+        "chunking": {"max_tokens": 128, "overlap_sentences": 1}, "sources": 1, "chunks": 9, "created": "now",
+        "files": {"meta.sqlite": {"sha256": "1" * 64, "size": 10}}, "vector_index": "flat", "added_later": [1, 2],
+    }  # fmt: skip
+    sources = [{"name": "a.txt", "content_hash": "2" * 64, "chunks": 9}]
+    stale = {"added": [], "changed": ["a.txt"], "removed": []}
+    rows = [
+        {
+            "id": "q1",
+            "question": "?",
+            "gold": ["x"],
+            "prediction": None,
+            "score": None,
+            "em": 0.0,
+            "f1": 0.0,
+            "evidence_rank": 2,
+            "latency_ms": 3.5,
+        }
+    ]
+    cases = [
+        (contract.BuildReportOut, build),
+        (contract.BuildReportOut, BuildReport()),
+        (contract.AddReportOut, AddReport(copied=["a.txt"], build=build)),
+        (contract.AddReportOut, AddReport(skipped=["a.txt: already there"])),
+        (contract.StatusOut, Status("index", "g", manifest, sources, stale)),
+        (contract.StatusOut, Status("index", None, None, [], stale, problem="broken")),
+        (
+            contract.QAReportOut,
+            QAReport(1, 1, 0.0, 0.0, {"@1": 0.0, "@3": 1.0}, 0.5, 1.0, None, {"p50": 3.5, "max": 3.5, "mean": 3.5}, rows),
+        ),
+        (contract.CheckOut, Check("index", "WARN", "stale", "regionqa index build")),
+    ]
+    for model, data in cases:
+        assert render.dumps(model.of(data).dump()) == render.dumps(asdict(data)), model.__name__
+    checks = [Check("python", "OK", "3.11"), Check("index", "FAIL", "missing", "regionqa index build")]
+    assert contract.DoctorOut.of_checks(checks, False).dump() == {"ok": False, "checks": [asdict(check) for check in checks]}
+
+
+def test_the_cold_commands_do_not_import_pydantic(article_index: Dirs) -> None:
+    """pydantic costs about 0.1 s of a 0.5 s cold `ask`: the cold commands print through render's plain functions."""
+    import subprocess
+    import sys
+
+    dirs = ["--index-dir", str(article_index.index_dir), "--corpus-dir", str(article_index.corpus_dir)]
+    for command in (["ask", "--json", QA_LINES[0]["question"]], ["entities", "--json"], ["facts", "--json"]):
+        code = (
+            "import sys\nfrom regionqa.cli import app\n"
+            f"sys.argv = ['regionqa', *{dirs!r}, *{command!r}]\n"
+            "try:\n    app()\nexcept SystemExit as stop:\n    assert not stop.code, stop.code\n"
+            "sys.stderr.write('PYDANTIC=' + str('pydantic' in sys.modules) + '\\n')\n"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.rsplit("PYDANTIC=", 1)[1].strip() == "False", command

@@ -178,15 +178,22 @@ def test_openapi_describes_every_endpoint(client) -> None:
     assert client.get("/docs").status_code == 200
 
 
-def test_the_documented_response_matches_the_ask_schema(ask_schema: dict) -> None:
-    """The pydantic models that document /ask name the same fields as schemas/ask.schema.json."""
-    from regionqa.server import AnswerOut, AskResponse, FactOut, PassageOut
+def test_the_documented_responses_are_the_contracts_models(client) -> None:
+    """OpenAPI documents the responses with the models that schemas/ are generated from (regionqa.contract)."""
+    from regionqa import contract
 
-    properties = ask_schema["properties"]
-    assert set(AskResponse.model_fields) == set(properties)
-    assert set(AnswerOut.model_fields) == set(properties["answer"]["oneOf"][1]["properties"])
-    assert set(PassageOut.model_fields) == set(properties["passages"]["items"]["properties"])
-    assert set(FactOut.model_fields) == set(properties["facts"]["items"]["properties"])
+    spec = client.get("/openapi.json").json()
+    components = spec["components"]["schemas"]
+    for path, method, model in [("/ask", "post", contract.AskOut), ("/health", "get", contract.HealthOut)]:
+        reply = spec["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert reply == {"$ref": f"#/components/schemas/{model.__name__}"}
+        assert list(components[model.__name__]["properties"]) == list(model.model_fields)
+    for path, model in [("/entities", contract.EntityOut), ("/facts", contract.FactOut)]:
+        reply = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert reply["items"] == {"$ref": f"#/components/schemas/{model.__name__}"}
+    assert spec["paths"]["/ask"]["post"]["responses"]["422"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorOut"
+    }
 
 
 def test_library_errors_map_to_400_and_503(article_index: Dirs) -> None:

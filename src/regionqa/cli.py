@@ -153,8 +153,9 @@ def _build_progress(ctx: typer.Context):
     """A progress display for index builds (a Progress callback inside a `with`): bars on
     stderr with rate and time left when stderr is a terminal, nothing when not or with --quiet."""
     from . import render
+    from .progress import build_progress
 
-    return render.build_progress(render.stderr(), enabled=not _invocation(ctx).quiet)
+    return build_progress(render.stderr(), enabled=not _invocation(ctx).quiet)
 
 
 @app.command()
@@ -325,7 +326,9 @@ def _print_build(report, json_output: bool) -> None:
     from . import render
 
     if json_output:
-        typer.echo(render.dumps(report.as_dict()))
+        from .contract import BuildReportOut
+
+        typer.echo(render.dumps(BuildReportOut.of(report).dump()))
     else:
         render.print_build(report, render.stderr())
 
@@ -361,8 +364,6 @@ def index_add(
 
     A URL is fetched (at most 50 MB, redirects only to http/https) and saved under web/<host>/ in the corpus.
     """
-    from dataclasses import asdict
-
     from . import corpus, render
 
     with _build_progress(ctx) as progress:
@@ -373,7 +374,9 @@ def index_add(
     for line in report.skipped:
         console.print(f"note: {line}", style="yellow", markup=False)
     if json_output:
-        typer.echo(render.dumps(asdict(report)))
+        from .contract import AddReportOut
+
+        typer.echo(render.dumps(AddReportOut.of(report).dump()))
     else:
         console.print(f"added to the corpus: {', '.join(report.copied) or 'nothing new'}", markup=False)
         render.print_build(report.build, console)
@@ -403,7 +406,9 @@ def index_status(ctx: typer.Context, json_output: JsonOption = False) -> None:
 
     status = corpus.status(_settings(ctx))
     if json_output:
-        typer.echo(render.dumps(status.as_dict()))
+        from .contract import StatusOut
+
+        typer.echo(render.dumps(StatusOut.of(status.as_dict()).dump()))
     else:
         render.print_status(status, render.stdout())
     if status.problem:
@@ -431,7 +436,9 @@ def evaluate(
         engine = _open_engine(ctx)
         report = evaluate_qa(items, lambda q: engine.ask(q, top_k=5))
         if json_output:
-            typer.echo(render.dumps(report.as_dict()))
+            from .contract import QAReportOut
+
+            typer.echo(render.dumps(QAReportOut.of(report).dump()))
         else:
             render.print_qa_report(report, render.stdout())
         return
@@ -439,7 +446,9 @@ def evaluate(
 
     result = evaluate_beir(beir, split, _settings(ctx), notify=_notify(ctx))
     if json_output:
-        typer.echo(render.dumps(result))
+        from .contract import BeirOut
+
+        typer.echo(render.dumps(BeirOut.of(result).dump()))
     else:
         render.print_beir(result, render.stdout())
 
@@ -454,7 +463,9 @@ def doctor(ctx: typer.Context, json_output: JsonOption = False) -> None:
     checks = doctor_mod.run_checks(_settings(ctx), command=_command_prefix(ctx))
     passed = doctor_mod.ok(checks)
     if json_output:
-        typer.echo(render.dumps({"ok": passed, "checks": [check.as_dict() for check in checks]}))
+        from .contract import DoctorOut
+
+        typer.echo(render.dumps(DoctorOut.of_checks(checks, passed).dump()))
     else:
         render.print_checks(checks, render.stdout())
     if not passed:

@@ -1,4 +1,4 @@
-"""Turn results into JSON (a stable, documented schema) or human-readable terminal output.
+"""Turn results into human-readable terminal output (and, for the cold commands, their JSON).
 
 Data goes to stdout; progress and messages go to stderr. Rich turns colour off when stdout
 is not a terminal and honours NO_COLOR.
@@ -7,9 +7,7 @@ is not a terminal and honours NO_COLOR.
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
@@ -41,7 +39,11 @@ def dumps(data: object) -> str:
     return json.dumps(data, ensure_ascii=False)
 
 
-# ---------------------------------------------------------------- JSON schemas
+# ---------------------------------------------------------------- JSON
+# The JSON contract is contract.py (pydantic models, from which schemas/ are generated). These plain
+# twins of its AskOut, FactOut and EntityOut serve the cold commands (`ask`, `entities`, `facts`),
+# which would otherwise pay about 0.1 s importing pydantic; tests/test_schemas.py proves that each
+# gives exactly the model's dump (same keys, order and values).
 
 
 def answer_json(answer: Answer | None) -> dict | None:
@@ -50,7 +52,7 @@ def answer_json(answer: Answer | None) -> dict | None:
     return {
         "text": answer.text, "score": answer.score, "source": answer.source, "start": answer.start,
         "end": answer.end, "sentence": answer.sentence, "label": answer.label,
-        "location": answer.location or _offset_only(answer.source, answer.start),
+        "location": answer.location or offset_only(answer.source, answer.start),
     }  # fmt: skip
 
 
@@ -58,7 +60,7 @@ def passage_json(hit: Hit) -> dict:
     c = hit.chunk
     return {
         "rank": hit.rank, "score": round(hit.score, 6), "source": c.source, "chunk_id": c.id,
-        "start": c.start, "end": c.end, "text": c.text, "location": hit.location or _offset_only(c.source, c.start),
+        "start": c.start, "end": c.end, "text": c.text, "location": hit.location or offset_only(c.source, c.start),
     }  # fmt: skip
 
 
@@ -87,12 +89,12 @@ def entity_json(row: EntityCount) -> dict:
 # ---------------------------------------------------------------- human output
 
 
-def _offset_only(source: str, start: int, end: int | None = None) -> str:
+def offset_only(source: str, start: int, end: int | None = None) -> str:
     """A location without the index at hand to tell the page or line: the character offset."""
     return f"char {start}"
 
 
-def print_result(result: Result, console: Console, location: Callable[..., str] = _offset_only) -> None:
+def print_result(result: Result, console: Console, location: Callable[..., str] = offset_only) -> None:
     from rich.table import Table
     from rich.text import Text
 
@@ -205,7 +207,7 @@ def print_entities(rows: list[EntityCount], console: Console) -> None:
     console.print(table)
 
 
-def print_facts(facts: list[Fact], console: Console, location: Callable[..., str] = _offset_only) -> None:
+def print_facts(facts: list[Fact], console: Console, location: Callable[..., str] = offset_only) -> None:
     from rich.table import Table
     from rich.text import Text
 
@@ -369,100 +371,3 @@ def print_beir(result: dict, console: Console) -> None:
         else f"built in {index['build_seconds']:.1f} s ({index['documents_indexed']:,} documents, {index['chunks_embedded']:,} chunks embedded)"
     )
     console.print(f"index: {index['path']} ({index['chunks']:,} chunks), {built}", style="dim")
-
-
-# ---------------------------------------------------------------- progress of index builds
-
-# The stages a build reports through its progress(stage, done, total) callback (see batches.Progress).
-PROGRESS_STAGES = {
-    "analysed": ("analysing sources", "sources"),
-    "embedded": ("embedding chunks", "chunks"),
-    "exporting": ("preparing the query encoder", ""),
-}
-
-
-class _BuildProgress:
-    """A build Progress callback drawing one Rich bar per stage: sources analysed, then chunks
-    embedded (its total grows as sources are cut into chunks), with rate, time left and elapsed."""
-
-    def __init__(self, console: Console):
-        from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn
-        from rich.text import Text
-
-        class StatsColumn(ProgressColumn):
-            """done/total, rate, time left and time elapsed; each only once it is known.
-
-            The rate is the average since the stage began, not Rich's recent speed: sources come
-            out of spaCy in bursts, so the recent speed swings between zero and hundreds a second."""
-
-            def render(self, task) -> Text:
-                text = Text()
-                elapsed = (task.finished_time if task.finished else task.elapsed) or 0.0
-                if task.total is not None:
-                    text.append(f"{int(task.completed):,}/{int(task.total):,}", "progress.download")
-                unit = task.fields.get("unit")
-                if unit and task.completed and elapsed >= 1:
-                    rate = task.completed / elapsed
-                    text.append(f"  {rate:,.1f} {unit}/s", "progress.data.speed")
-                    if task.total is not None and not task.finished:
-                        text.append(f"  {_clock((task.total - task.completed) / rate)} left", "progress.remaining")
-                text.append(f"  {_clock(elapsed)} elapsed", "progress.elapsed")
-                return text
-
-        self.progress = Progress(
-            SpinnerColumn(finished_text=Text("✓", style="green")), TextColumn("{task.description:<27}"), BarColumn(bar_width=30), StatsColumn(),
-            console=console, transient=True,
-        )  # fmt: skip
-        self.tasks: dict[str, object] = {}
-        self.chunks = 0  # chunks cut so far: the total of the embedding bar
-        self.started = False
-        # A build reports "embedded" from its embedding thread and the rest from the main one:
-        # one report at a time, so that a bar is added once and its total never goes backwards.
-        self._lock = threading.Lock()
-
-    def _task(self, stage: str, total: float | None):
-        if stage not in self.tasks:
-            description, unit = PROGRESS_STAGES.get(stage, (stage, ""))
-            self.tasks[stage] = self.progress.add_task(description, total=total, unit=unit)
-        return self.tasks[stage]
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        with self._lock:
-            self._report(stage, done, total)
-
-    def _report(self, stage: str, done: int, total: int) -> None:
-        if not self.started:  # on the first report: a command that builds nothing draws nothing
-            self.progress.start()
-            self.started = True
-        if stage == "chunked":  # the embedding bar appears (its clock starting) as soon as there is work for it
-            self.chunks = done
-            self.progress.update(self._task("embedded", done), total=done)
-            return
-        if stage == "embedded":
-            self.progress.update(self._task(stage, self.chunks), completed=done, total=max(self.chunks, done))
-        elif stage == "exporting":
-            task = self._task(stage, None)  # no count: a pulsing bar, then done
-            if done:
-                self.progress.update(task, total=1, completed=1)
-        else:
-            self.progress.update(self._task(stage, total if total >= 0 else None), completed=done, total=total if total >= 0 else None)
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
-
-
-@contextmanager
-def build_progress(console: Console, enabled: bool = True) -> Iterator[_BuildProgress | None]:
-    """`with build_progress(console) as progress:` gives a build Progress callback drawing bars
-    on `console` when it is a terminal and `enabled`, else None (the build then reports nothing)."""
-    if not (enabled and console.is_terminal):
-        yield None
-        return
-    display = _BuildProgress(console)
-    try:
-        yield display
-    finally:
-        if display.started:
-            display.progress.stop()  # transient: the bars are erased

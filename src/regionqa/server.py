@@ -33,6 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import engine as engine_mod
 from . import render
 from .config import Settings
+from .contract import AskOut, EntityOut, ErrorOut, FactOut, HealthOut
 from .errors import BadInputError, RegionQAError
 from .version import __version__
 
@@ -42,7 +43,7 @@ MAX_BODY_BYTES = 64 * 1024  # a question is at most MAX_QUESTION_CHARS (2,000) c
 WARM_UP_QUESTION = "What is this about?"
 
 
-# ---------------------------------------------------------------- request and response models
+# ---------------------------------------------------------------- the request (the responses are in contract.py)
 
 
 def _question(value: str) -> str:
@@ -73,76 +74,6 @@ class AskRequest(BaseModel):
         AfterValidator(_question),
     ]
     top_k: Annotated[int, Field(strict=True, json_schema_extra={"minimum": 1, "maximum": engine_mod.MAX_TOP_K}), AfterValidator(_top_k)] = 5
-
-
-# The response models document the JSON in OpenAPI; responses are built by render.result_json
-# (the `ask --json` object, schemas/ask.schema.json) and sent as they are, not re-validated.
-class AnswerOut(BaseModel):
-    text: str
-    score: float = Field(description="Confidence in [0, 1].")
-    source: str
-    start: int = Field(description="Character offset into the source's text: text == source_text[start:end].")
-    end: int
-    sentence: str = Field(description="The sentence that supports the answer.")
-    label: str = Field(description="The answer's type: PERSON, GPE, MONEY, QUANTITY, ...")
-    location: str = Field(
-        description='Where the span is, for a person to look up: "p. 3" (a PDF page; "pp. 3–4" across pages) or "line 11".'
-    )
-
-
-class PassageOut(BaseModel):
-    rank: int
-    score: float
-    source: str
-    chunk_id: int
-    start: int
-    end: int
-    text: str
-    location: str = Field(
-        description='Where the span is, for a person to look up: "p. 3" (a PDF page; "pp. 3–4" across pages) or "line 11".'
-    )
-
-
-class FactOut(BaseModel):
-    text: str
-    label: str
-    value: float | None = Field(description="The value, or the low end of a range.")
-    value_max: float | None = Field(description="The high end of a range, else null.")
-    unit: str | None
-    source: str
-    start: int
-    end: int
-    sentence: str
-
-
-class AskResponse(BaseModel):
-    """The `regionqa ask --json` object (schemas/ask.schema.json)."""
-
-    question: str
-    answer: AnswerOut | None
-    message: str | None = Field(description="Why there is no answer, when there is none.")
-    passages: list[PassageOut]
-    facts: list[FactOut]
-
-
-class EntityOut(BaseModel):
-    text: str
-    label: str
-    count: int
-    sources: list[str]
-
-
-class HealthOut(BaseModel):
-    status: str
-    version: str
-    generation: str
-    sources: int
-    chunks: int
-    encoder: str
-
-
-class ErrorOut(BaseModel):
-    error: str
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -207,7 +138,7 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send: Callable, status: int = 413, message: str | None = None) -> None:
-        content = render.dumps({"error": message or f"the request body is larger than {self.max_bytes:,} bytes"}).encode()
+        content = render.dumps(ErrorOut(error=message or f"the request body is larger than {self.max_bytes:,} bytes").dump()).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode()), (b"connection", b"close")]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
@@ -219,6 +150,10 @@ class BodyLimit:
 def _json(data: object, status_code: int = 200) -> Response:
     """JSON exactly as the CLI prints it (render.dumps)."""
     return Response(render.dumps(data), status_code=status_code, media_type="application/json")
+
+
+def _error(message: str, status_code: int) -> Response:
+    return _json(ErrorOut(error=message).dump(), status_code)
 
 
 def _validation_message(error: dict) -> str:
@@ -261,86 +196,101 @@ def create_app(settings: Settings, engine: engine_mod.Engine | None = None) -> F
         engine.ask(WARM_UP_QUESTION)  # loads the query encoder and the answer modules now, not on the first request
     except BadInputError:
         pass
-    # One question at a time: the engine's SQLite connection and encoder cache are shared, and on
-    # two cores concurrent answers would only contend for the same CPU.
-    lock = threading.Lock()
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI):
-        yield
-        engine.close()
-
     app = FastAPI(
         title="regionqa",
         version=__version__,
         description="Answers from your documents, offline, with the passage and character offsets that support every answer. "
         "The same JSON as `regionqa ask --json`, `entities --json` and `facts --json`.",
-        lifespan=lifespan,
+        lifespan=_lifespan,
     )
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.state.engine = engine
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_body(_: Request, error: RequestValidationError) -> Response:
-        problems = error.errors()
-        message = "; ".join(dict.fromkeys(_validation_message(p) for p in problems)) or "the request is not valid"
-        return _json({"error": message}, 422)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, error: StarletteHTTPException) -> Response:
-        # FastAPI's own errors ({"detail": ...}) in the one error shape, with their headers (a 405
-        # names the allowed methods). A body it cannot parse (not JSON, not UTF-8, nested past the
-        # parser's limit) is said plainly, as 422 like other bodies that are not JSON; the wording
-        # matched is FastAPI's (fastapi/routing.py), checked by tests/test_server.py.
-        if error.detail == "There was an error parsing the body":
-            return _json({"error": "the request body is not valid JSON (UTF-8, not nested too deep)"}, 422)
-        reply = _json({"error": str(error.detail)}, error.status_code)
-        reply.headers.update(error.headers or {})
-        return reply
-
-    @app.exception_handler(RegionQAError)
-    async def regionqa_error(_: Request, error: RegionQAError) -> Response:
-        return _json({"error": str(error)}, 400 if isinstance(error, BadInputError) else 503)
-
-    @app.post("/ask", response_model=AskResponse, responses=ERRORS, summary="Answer a question")
-    def ask(request: AskRequest) -> Response:
-        """A short answer with its citation (or null and a message), the passages behind it, and the facts that bear on it."""
-        with lock:
-            result = engine.ask(request.question, request.top_k)
-        return _json(render.result_json(result))
-
-    @app.get("/entities", response_model=list[EntityOut], responses=ERRORS, summary="List named entities")
-    def entities(
-        label: Annotated[str | None, Query(description="Only this label, e.g. PERSON, ORG, GPE.", max_length=64)] = None,
-        source: Annotated[str | None, Query(description="Only this source.", max_length=4096)] = None,
-    ) -> Response:
-        """The named entities of the corpus with label, count and sources, most frequent first."""
-        with lock:
-            rows = engine_mod.list_entities(engine, label.upper() if label else None, source)
-        return _json([render.entity_json(r) for r in rows])
-
-    @app.get("/facts", response_model=list[FactOut], responses=ERRORS, summary="List figures")
-    def facts(
-        label: Annotated[
-            str | None, Query(description="Only this label: MONEY, QUANTITY, PERCENT, CARDINAL, MULTIPLIER, DATE.", max_length=64)
-        ] = None,
-        source: Annotated[str | None, Query(description="Only this source.", max_length=4096)] = None,
-    ) -> Response:
-        """The figures of the corpus (money, quantities, percentages, counts, dates) with normalised values."""
-        with lock:
-            rows = engine_mod.list_facts(engine, label.upper() if label else None, source)
-        return _json([render.fact_json(f) for f in rows])
-
-    @app.get("/health", response_model=HealthOut, summary="What is being served")
-    def health() -> Response:
-        """The index generation and size, and which query encoder answers."""
-        manifest = engine.store.manifest
-        return _json({
-            "status": "ok", "version": __version__, "generation": engine.store.generation.name,
-            "sources": manifest.sources, "chunks": manifest.chunks, "encoder": _encoder_name(engine),
-        })  # fmt: skip
-
+    # One question at a time: the engine's SQLite connection and encoder cache are shared, and on
+    # two cores concurrent answers would only contend for the same CPU.
+    app.state.lock = threading.Lock()
+    app.add_exception_handler(RequestValidationError, _invalid_body)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RegionQAError, _regionqa_error)
+    app.add_api_route("/ask", ask, methods=["POST"], response_model=AskOut, responses=ERRORS, summary="Answer a question")
+    app.add_api_route(
+        "/entities", entities, methods=["GET"], response_model=list[EntityOut], responses=ERRORS, summary="List named entities"
+    )
+    app.add_api_route("/facts", facts, methods=["GET"], response_model=list[FactOut], responses=ERRORS, summary="List figures")
+    app.add_api_route("/health", health, methods=["GET"], response_model=HealthOut, summary="What is being served")
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI):
+    yield
+    app.state.engine.close()
+
+
+# ---------------------------------------------------------------- errors
+
+
+async def _invalid_body(_: Request, error: RequestValidationError) -> Response:
+    problems = error.errors()
+    message = "; ".join(dict.fromkeys(_validation_message(p) for p in problems)) or "the request is not valid"
+    return _error(message, 422)
+
+
+async def _http_error(_: Request, error: StarletteHTTPException) -> Response:
+    # FastAPI's own errors ({"detail": ...}) in the one error shape, with their headers (a 405
+    # names the allowed methods). A body it cannot parse (not JSON, not UTF-8, nested past the
+    # parser's limit) is said plainly, as 422 like other bodies that are not JSON; the wording
+    # matched is FastAPI's (fastapi/routing.py), checked by tests/test_server.py.
+    if error.detail == "There was an error parsing the body":
+        return _error("the request body is not valid JSON (UTF-8, not nested too deep)", 422)
+    reply = _error(str(error.detail), error.status_code)
+    reply.headers.update(error.headers or {})
+    return reply
+
+
+async def _regionqa_error(_: Request, error: RegionQAError) -> Response:
+    return _error(str(error), 400 if isinstance(error, BadInputError) else 503)
+
+
+# ---------------------------------------------------------------- routes
+
+Label = Annotated[str | None, Query(description="Only this label, e.g. PERSON, ORG, GPE.", max_length=64)]
+FigureLabel = Annotated[
+    str | None, Query(description="Only this label: MONEY, QUANTITY, PERCENT, CARDINAL, MULTIPLIER, DATE.", max_length=64)
+]
+SourceFilter = Annotated[str | None, Query(description="Only this source.", max_length=4096)]
+
+
+def ask(body: AskRequest, request: Request) -> Response:
+    """A short answer with its citation (or null and a message), the passages behind it, and the facts that bear on it."""
+    engine = request.app.state.engine
+    with request.app.state.lock:
+        result = engine.ask(body.question, body.top_k)
+    return _json(AskOut.of(result).dump())
+
+
+def entities(request: Request, label: Label = None, source: SourceFilter = None) -> Response:
+    """The named entities of the corpus with label, count and sources, most frequent first."""
+    with request.app.state.lock:
+        rows = engine_mod.list_entities(request.app.state.engine, label.upper() if label else None, source)
+    return _json([EntityOut.of(row).dump() for row in rows])
+
+
+def facts(request: Request, label: FigureLabel = None, source: SourceFilter = None) -> Response:
+    """The figures of the corpus (money, quantities, percentages, counts, dates) with normalised values."""
+    with request.app.state.lock:
+        rows = engine_mod.list_facts(request.app.state.engine, label.upper() if label else None, source)
+    return _json([FactOut.of(fact).dump() for fact in rows])
+
+
+def health(request: Request) -> Response:
+    """The index generation and size, and which query encoder answers."""
+    engine = request.app.state.engine
+    manifest = engine.store.manifest
+    reply = HealthOut.model_construct(
+        status="ok", version=__version__, generation=engine.store.generation.name,
+        sources=manifest.sources, chunks=manifest.chunks, encoder=_encoder_name(engine),
+    )  # fmt: skip
+    return _json(reply.dump())
 
 
 def is_loopback(host: str) -> bool:
