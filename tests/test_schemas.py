@@ -235,13 +235,14 @@ def test_the_other_schemas_refuse_what_the_contract_does_not_allow(registry: Reg
 
 def test_the_plain_json_of_the_cold_commands_is_the_models_dump(article_index: Dirs) -> None:
     """render.result_json / fact_json / entity_json (the cold path, without pydantic) == contract's AskOut / FactOut / EntityOut."""
-    from regionqa import contract, pipeline, render
+    from regionqa import contract, render
+    from regionqa import engine as engine_mod
     from regionqa.config import Settings
 
-    engine = pipeline.Engine(Settings(corpus_dir=article_index.corpus_dir, index_dir=article_index.index_dir))
+    engine = engine_mod.Engine(Settings(corpus_dir=article_index.corpus_dir, index_dir=article_index.index_dir))
     try:
         results = [engine.ask(item["question"]) for item in QA_LINES] + [engine.ask("Who is the President of Kazakhstan?", 2)]
-        entities, facts = pipeline.list_entities(engine, None, None), pipeline.list_facts(engine, None, None)
+        entities, facts = engine_mod.list_entities(engine, None, None), engine_mod.list_facts(engine, None, None)
     finally:
         engine.close()
     assert any(result.answer is None for result in results) and any(result.answer is not None for result in results)
@@ -269,9 +270,12 @@ def test_the_models_of_reports_dump_what_their_dataclasses_hold() -> None:
     from dataclasses import asdict
 
     from regionqa import contract, render
+    from regionqa.corpus import AddReport, Stale, Status
     from regionqa.doctor import Check
     from regionqa.evaluate import QAReport
-    from regionqa.pipeline import AddReport, BuildReport, Status
+    from regionqa.indexing import BuildReport
+    from regionqa.models import IndexedSource
+    from regionqa.store import Manifest
 
     build = BuildReport(
         added=["a.txt"], unchanged=["b.txt"], errors=["c.pdf: broken"], chunks_embedded=3, chunks_total=9, seconds=1.25, generation="g"
@@ -301,8 +305,6 @@ def test_the_models_of_reports_dump_what_their_dataclasses_hold() -> None:
         (contract.BuildReportOut, BuildReport()),
         (contract.AddReportOut, AddReport(copied=["a.txt"], build=build)),
         (contract.AddReportOut, AddReport(skipped=["a.txt: already there"])),
-        (contract.StatusOut, Status("index", "g", manifest, sources, stale)),
-        (contract.StatusOut, Status("index", None, None, [], stale, problem="broken")),
         (
             contract.QAReportOut,
             QAReport(1, 1, 0.0, 0.0, {"@1": 0.0, "@3": 1.0}, 0.5, 1.0, None, {"p50": 3.5, "max": 3.5, "mean": 3.5}, rows),
@@ -311,6 +313,16 @@ def test_the_models_of_reports_dump_what_their_dataclasses_hold() -> None:
     ]
     for model, data in cases:
         assert render.dumps(model.of(data).dump()) == render.dumps(asdict(data)), model.__name__
+    # A status holds typed rows; its JSON is the shape `index status --json` always printed.
+    known = {key: value for key, value in manifest.items() if key != "added_later"}
+    statuses = [
+        Status("index", "g", Manifest(**known), [IndexedSource(**row) for row in sources], Stale(**stale)),
+        Status("index", None, None, [], Stale(**stale), problem="broken"),
+    ]
+    for status in statuses:
+        expected = {"index_dir": "index", "generation": status.generation, "manifest": known if status.manifest else None}
+        expected |= {"sources": sources if status.sources else [], "stale": stale, "problem": status.problem}
+        assert render.dumps(contract.StatusOut.of(status.as_dict()).dump()) == render.dumps(expected)
     checks = [Check("python", "OK", "3.11"), Check("index", "FAIL", "missing", "regionqa index build")]
     assert contract.DoctorOut.of_checks(checks, False).dump() == {"ok": False, "checks": [asdict(check) for check in checks]}
 
