@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -204,11 +205,13 @@ def build_sources(
         if models.export_query_encoder:
             # The ONNX query encoder (derived from the model, kept in index_dir/models): exported once,
             # so that `ask` never imports torch. A failed export is a warning, not a failed build.
-            from .embedding import prepare_query_encoder
+            from .onnx_export import prepare_query_encoder
 
             if progress:
                 progress("exporting", 0, -1)
-            prepare_query_encoder(settings.index_dir)
+            warning = prepare_query_encoder(settings.index_dir)
+            if warning:  # on stderr until build takes the CLI's notifier
+                print(f"warning: {warning}", file=sys.stderr)
             if progress:
                 progress("exporting", 1, -1)
     finally:
@@ -736,9 +739,10 @@ class Engine:
         """The query encoder, picked once per engine (ONNX when the index has a valid export,
         else sentence-transformers), and only when a question needs it: listings never load it."""
         if self._encoder is None:
-            from .embedding import open_query_encoder
+            from .onnx_encoder import encoder_choice, open_query_encoder
 
-            self._encoder = open_query_encoder(self.settings.index_dir)
+            # The choice from REGIONQA_ENCODER, the fallback notice on stderr: until Settings and the CLI's notifier reach the engine.
+            self._encoder = open_query_encoder(self.settings.index_dir, encoder_choice(), notify=partial(print, file=sys.stderr))
         return self._encoder
 
     def close(self) -> None:

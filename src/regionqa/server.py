@@ -231,7 +231,7 @@ def _validation_message(error: dict) -> str:
 
 
 def _encoder_name(engine: pipeline.Engine) -> str:
-    from .embedding import OnnxEncoder
+    from .onnx_encoder import OnnxEncoder
 
     return "onnx" if isinstance(engine.encoder, OnnxEncoder) else "sentence-transformers"
 
