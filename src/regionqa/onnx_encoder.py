@@ -174,8 +174,8 @@ class OnnxEncoder:
         # Idle worker threads sleep instead of spinning: on a small shared machine a spinning
         # thread takes the core the Python code (answer scoring, rendering) needs next.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # The export is already optimised (fused attention, see onnx_export.export_onnx); the extended and
-        # layout passes found nothing more to gain and took ~40 ms of every cold start.
+        # The export is already optimised (fused attention, see onnx_export.export_onnx); the
+        # extended and layout passes found nothing more to gain and took ~40 ms of every cold start.
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
         self.inputs = {i.name for i in self.session.get_inputs()}
