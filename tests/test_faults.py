@@ -223,7 +223,7 @@ def settings(index_copy: Dirs):
 
 @pytest.fixture
 def query_encoder(index_copy: Dirs):
-    from regionqa.embedding import open_query_encoder
+    from regionqa.onnx_encoder import open_query_encoder
 
     return open_query_encoder(index_copy.index_dir)
 

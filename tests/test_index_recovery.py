@@ -155,20 +155,21 @@ def test_an_incremental_build_does_not_carry_a_corrupt_database_forward(cli: CLI
 def test_a_damaged_query_encoder_exits_4_when_onnx_is_required(cli: CLI, small_copy: Dirs, monkeypatch: pytest.MonkeyPatch) -> None:
     """With REGIONQA_ENCODER=onnx a damaged ONNX export is a model problem (exit 4), never a slow
     fallback or an answer; the default (auto) falls back to sentence-transformers instead."""
-    from regionqa import embedding
+    from regionqa.config import ENCODER_ENV
+    from regionqa.onnx_encoder import onnx_files
 
-    record = embedding.onnx_files(small_copy.index_dir).record  # copied per test, unlike the linked weights
+    record = onnx_files(small_copy.index_dir).record  # copied per test, unlike the linked weights
     record.write_text("{not json", encoding="utf-8")
-    monkeypatch.setenv(embedding.ENCODER_ENV, "onnx")
+    monkeypatch.setenv(ENCODER_ENV, "onnx")
     result = cli("ask", SMALL_QUESTION, exit_code=4)
     assert result.stderr.startswith("error: the ONNX query encoder cannot be used") and result.stderr.count("\n") == 1
     assert "regionqa index build" in result.stderr and not result.stdout
 
 
 def test_an_unknown_encoder_choice_exits_4(cli: CLI, small_copy: Dirs, monkeypatch: pytest.MonkeyPatch) -> None:
-    from regionqa import embedding
+    from regionqa.config import ENCODER_ENV
 
-    monkeypatch.setenv(embedding.ENCODER_ENV, "gpu")
+    monkeypatch.setenv(ENCODER_ENV, "gpu")
     result = cli("ask", SMALL_QUESTION, exit_code=4)
     assert "'gpu' is not one of" in result.stderr and result.stderr.count("\n") == 1
 

@@ -19,7 +19,10 @@ import numpy as np
 import pytest
 
 from regionqa import embedding
+from regionqa.config import ENCODER_ENV, Settings
 from regionqa.errors import ModelError
+from regionqa.onnx_encoder import OnnxEncoder, _batches, check_encoder, load_onnx_encoder, onnx_files, open_query_encoder, verify_onnx
+from regionqa.onnx_export import EXPORT_MIN_COSINE, KnownExports, known_exports, prepare_query_encoder
 
 ARTICLE = Path(__file__).resolve().parent.parent / "corpus" / "azerbaijan-central-asia.txt"
 QUESTION = "How much cargo can the Alat port handle now?"
@@ -27,11 +30,15 @@ QUESTION = "How much cargo can the Alat port handle now?"
 FORBIDDEN = ("torch", "sentence_transformers", "transformers", "spacy", "thinc", "fastapi", "uvicorn", "trafilatura", "pypdf", "docx")
 
 
+def encoder_choice() -> str:
+    """REGIONQA_ENCODER as a command reads it (config.Settings), checked as the engine checks it."""
+    return check_encoder(Settings.from_environment().encoder, ENCODER_ENV)
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory):
     """(corpus_dir, index_dir) of the article, built once by indexing.build (which exports the ONNX encoder)."""
     from regionqa import indexing
-    from regionqa.config import Settings
 
     root = tmp_path_factory.mktemp("onnx")
     corpus, index = root / "corpus", root / "index"
@@ -43,8 +50,8 @@ def built(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
-def onnx_encoder(built) -> embedding.OnnxEncoder:
-    return embedding.load_onnx_encoder(built[1], full_check=True)
+def onnx_encoder(built) -> OnnxEncoder:
+    return load_onnx_encoder(built[1], full_check=True)
 
 
 def article_texts() -> list[str]:
@@ -61,11 +68,11 @@ def article_texts() -> list[str]:
 
 
 def test_export_is_recorded_and_fp32(built) -> None:
-    files = embedding.onnx_files(built[1])
+    files = onnx_files(built[1])
     record = json.loads(files.record.read_text(encoding="utf-8"))
     assert files.model.is_file() and files.data.is_file()
     assert record["weights_sha256"] == embedding.WEIGHTS_SHA256
-    assert record["precision"] == "fp32" and record["min_cosine_vs_sentence_transformers"] >= embedding.EXPORT_MIN_COSINE
+    assert record["precision"] == "fp32" and record["min_cosine_vs_sentence_transformers"] >= EXPORT_MIN_COSINE
     assert files.data.stat().st_size > 80_000_000  # fp32 weights (int8 would be ~23 MB)
 
 
@@ -109,7 +116,7 @@ def test_batching_and_cache_do_not_change_vectors(onnx_encoder) -> None:
 def test_batches_cover_every_text_once() -> None:
     lengths = {i: n for i, n in enumerate([60, 41, 38, 35, 33, 4, 11, 22, 256, 3, 3, 3])}
     order = sorted(lengths, key=lambda i: -lengths[i])
-    batches = embedding._batches(order, lengths, batch_size=4)
+    batches = _batches(order, lengths, batch_size=4)
     assert sorted(i for b in batches for i in b) == sorted(lengths)
     assert all(1 <= len(b) <= 4 for b in batches)
     for batch in batches:  # padding stays within the slack, unless the batch is a single text
@@ -118,12 +125,11 @@ def test_batches_cover_every_text_once() -> None:
 
 def test_engine_answers_the_same_with_either_encoder(built) -> None:
     from regionqa import engine as engine_mod
-    from regionqa.config import Settings
 
     settings = Settings(corpus_dir=built[0], index_dir=built[1])
     fast = engine_mod.Engine(settings)
     slow = engine_mod.Engine(settings, encoder=embedding.encode)
-    assert isinstance(fast.encoder, embedding.OnnxEncoder)
+    assert isinstance(fast.encoder, OnnxEncoder)
     for question in (QUESTION, "Who is the President of Kazakhstan?", "How long is the Baku-Tbilisi-Kars railway capacity now?"):
         a, b = fast.ask(question), slow.ask(question)
         assert [h.chunk.id for h in a.passages] == [h.chunk.id for h in b.passages]
@@ -141,23 +147,37 @@ def copy_index(built, target: Path) -> Path:
 
 
 def test_fallback_when_the_onnx_file_is_missing(tmp_path: Path, capsys, monkeypatch) -> None:
-    monkeypatch.delenv(embedding.ENCODER_ENV, raising=False)
-    encoder = embedding.open_query_encoder(tmp_path / "no-index")
+    monkeypatch.delenv(ENCODER_ENV, raising=False)
+    notices: list[str] = []
+    encoder = open_query_encoder(tmp_path / "no-index", encoder_choice(), notify=notices.append)
     assert encoder is embedding.encode
-    notice = capsys.readouterr().err
-    assert notice.count("\n") == 1 and "regionqa index build" in notice
-    monkeypatch.setenv(embedding.ENCODER_ENV, "onnx")
+    assert len(notices) == 1 and "\n" not in notices[0] and "regionqa index build" in notices[0]
+    assert capsys.readouterr().err == ""  # the notice goes to `notify`: library code never prints
+    monkeypatch.setenv(ENCODER_ENV, "onnx")
     with pytest.raises(ModelError, match="regionqa index build"):
-        embedding.open_query_encoder(tmp_path / "no-index")
+        open_query_encoder(tmp_path / "no-index", encoder_choice())
 
 
 def test_forced_torch_path(built, monkeypatch, capsys) -> None:
-    monkeypatch.setenv(embedding.ENCODER_ENV, "torch")
-    assert embedding.open_query_encoder(built[1]) is embedding.encode
-    assert capsys.readouterr().err == ""
-    monkeypatch.setenv(embedding.ENCODER_ENV, "fast please")
+    monkeypatch.setenv(ENCODER_ENV, "torch")
+    notices: list[str] = []
+    assert open_query_encoder(built[1], encoder_choice(), notify=notices.append) is embedding.encode
+    assert notices == [] and capsys.readouterr().err == ""
+    monkeypatch.setenv(ENCODER_ENV, "fast please")
     with pytest.raises(ModelError, match="REGIONQA_ENCODER"):
-        embedding.open_query_encoder(built[1])
+        open_query_encoder(built[1], encoder_choice())
+
+
+def test_the_encoder_choice_is_a_checked_parameter(built, monkeypatch) -> None:
+    monkeypatch.setenv(ENCODER_ENV, "torch")  # read only by encoder_choice(), never by open_query_encoder
+    assert isinstance(open_query_encoder(built[1]), OnnxEncoder)
+    assert open_query_encoder(built[1], "torch") is embedding.encode
+    with pytest.raises(ModelError, match="'gpu' is not one of: auto, onnx, torch"):
+        open_query_encoder(built[1], "gpu")
+    monkeypatch.setenv(ENCODER_ENV, " ONNX ")
+    assert encoder_choice() == "onnx"
+    monkeypatch.setenv(ENCODER_ENV, "")
+    assert encoder_choice() == "auto"
 
 
 def flip_byte(path: Path, offset: int) -> None:
@@ -169,12 +189,12 @@ def flip_byte(path: Path, offset: int) -> None:
 
 
 @pytest.mark.parametrize("damage", ["flip-data", "flip-graph", "truncate", "delete-data", "bad-record"])
-def test_a_damaged_onnx_export_is_refused(built, tmp_path: Path, capsys, monkeypatch, damage: str) -> None:
+def test_a_damaged_onnx_export_is_refused(built, tmp_path: Path, monkeypatch, damage: str) -> None:
     """Decision: a damaged export is never used. `ask` falls back to sentence-transformers with a
     one-line notice (REGIONQA_ENCODER=auto), or stops with ModelError (REGIONQA_ENCODER=onnx);
     the next `regionqa index build` replaces it."""
     index = copy_index(built, tmp_path / "index")
-    files = embedding.onnx_files(index)
+    files = onnx_files(index)
     if damage == "flip-data":
         flip_byte(files.data, files.data.stat().st_size // 2)
     elif damage == "flip-graph":
@@ -186,41 +206,68 @@ def test_a_damaged_onnx_export_is_refused(built, tmp_path: Path, capsys, monkeyp
         files.data.unlink()
     else:
         files.record.write_text("{not json", encoding="utf-8")
-    monkeypatch.delenv(embedding.ENCODER_ENV, raising=False)
-    assert embedding.open_query_encoder(index) is embedding.encode
-    assert "regionqa index build" in capsys.readouterr().err
-    monkeypatch.setenv(embedding.ENCODER_ENV, "onnx")
+    monkeypatch.delenv(ENCODER_ENV, raising=False)
+    notices: list[str] = []
+    assert open_query_encoder(index, encoder_choice(), notify=notices.append) is embedding.encode
+    assert len(notices) == 1 and "regionqa index build" in notices[0]
+    monkeypatch.setenv(ENCODER_ENV, "onnx")
     with pytest.raises(ModelError):
-        embedding.open_query_encoder(index)
+        open_query_encoder(index, encoder_choice())
     # A build repairs it (here from the export this process already verified: a link, not a re-export).
-    monkeypatch.delenv(embedding.ENCODER_ENV)
-    assert embedding.prepare_query_encoder(index) is None
-    assert isinstance(embedding.open_query_encoder(index), embedding.OnnxEncoder)
+    monkeypatch.delenv(ENCODER_ENV)
+    assert prepare_query_encoder(index) is None
+    assert isinstance(open_query_encoder(index, encoder_choice()), OnnxEncoder)
 
 
 def test_tampering_that_restores_mtime_is_caught_by_the_full_check(built, tmp_path: Path) -> None:
     """The per-query check trusts an unchanged (size, mtime_ns, inode) stamp; builds hash in full."""
     index = copy_index(built, tmp_path / "index")
-    files = embedding.onnx_files(index)
-    embedding.verify_onnx(index)  # a copy: new inodes, so this hashes and refreshes the stamps
+    files = onnx_files(index)
+    verify_onnx(index)  # a copy: new inodes, so this hashes and refreshes the stamps
     record = json.loads(files.record.read_text(encoding="utf-8"))
     assert record["files"]["data"]["stamp"]["inode"] == files.data.stat().st_ino
     before = files.data.stat()
     flip_byte(files.data, 1000)
     os.utime(files.data, ns=(before.st_atime_ns, before.st_mtime_ns))
-    embedding.verify_onnx(index)  # the documented blind spot of the cheap check
+    verify_onnx(index)  # the documented blind spot of the cheap check
     with pytest.raises(ModelError, match="sha256"):
-        embedding.verify_onnx(index, full=True)
+        verify_onnx(index, full=True)
 
 
 def test_a_build_reexports_a_damaged_file(built, tmp_path: Path) -> None:
     index = copy_index(built, tmp_path / "index")
-    files = embedding.onnx_files(index)
+    files = onnx_files(index)
     flip_byte(files.data, 5000)
-    embedding._KNOWN_EXPORTS.clear()  # no verified export to link: a real export runs
-    assert embedding.prepare_query_encoder(index) is None
-    embedding.verify_onnx(index, full=True)
+    known_exports().clear()  # no verified export to link: a real export runs
+    assert prepare_query_encoder(index) is None
+    verify_onnx(index, full=True)
     assert ".export-" not in " ".join(p.name for p in files.model.parent.iterdir())
+
+
+def test_a_failed_export_is_returned_and_notified_never_raised_or_printed(tmp_path: Path, capsys, monkeypatch) -> None:
+    from regionqa import onnx_export
+
+    def broken(index_dir, notify=None, known=None):
+        raise RuntimeError("no torch here")
+
+    monkeypatch.setattr(onnx_export, "export_onnx", broken)
+    notices: list[str] = []
+    message = prepare_query_encoder(tmp_path / "index", notify=notices.append)
+    assert message is not None and "no torch here" in message and "sentence-transformers" in message
+    assert notices == [f"warning: {message}"] and capsys.readouterr().err == ""
+    assert prepare_query_encoder(tmp_path / "index") == message
+
+
+def test_known_exports_keep_the_four_newest(tmp_path: Path) -> None:
+    known = KnownExports()
+    folders = [tmp_path / f"index-{n}" for n in range(6)]
+    for folder in folders:
+        known.remember(folder)
+    known.remember(folders[3])  # known again: moves to the newest place, not a second entry
+    assert known.newest_first() == [folders[n].resolve() for n in (3, 5, 4, 2)]
+    known.clear()
+    assert known.newest_first() == []
+    assert known_exports() is known_exports()  # one per process, unless a caller holds its own
 
 
 # ---------------------------------------------------------------- the ask process

@@ -318,7 +318,7 @@ def index_build(
     from . import indexing
 
     with _build_progress(ctx) as progress:
-        report = indexing.build(_settings(ctx), full=full, progress=progress)
+        report = indexing.build(_settings(ctx), full=full, progress=progress, notify=_notify(ctx))
     _print_build(report, json_output)
 
 
@@ -367,7 +367,7 @@ def index_add(
     from . import corpus, render
 
     with _build_progress(ctx) as progress:
-        report = corpus.add(_settings(ctx), paths, progress=progress, include=include or (), exclude=exclude or ())
+        report = corpus.add(_settings(ctx), paths, progress=progress, include=include or (), exclude=exclude or (), notify=_notify(ctx))
     console = render.stderr()
     for line in report.errors:
         console.print(f"skipped: {line}", style="yellow", markup=False)  # file names: "[x]" is not markup
@@ -393,7 +393,7 @@ def index_remove(
     from . import corpus
 
     with _build_progress(ctx) as progress:
-        report = corpus.remove(_settings(ctx), source, progress=progress)
+        report = corpus.remove(_settings(ctx), source, progress=progress, notify=_notify(ctx))
     _print_build(report, json_output)
 
 

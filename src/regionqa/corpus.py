@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -43,6 +43,7 @@ def add(
     progress: Progress | None = None,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    notify: Callable[[str], None] | None = None,
 ) -> AddReport:
     """Copy files, folders and web pages into the corpus folder and index them; bad ones are reported and skipped.
 
@@ -83,7 +84,7 @@ def add(
                 report.errors.append(f"{path}: no file to add{patterns}; regionqa reads {', '.join(sorted(SUPPORTED_SUFFIXES))}")
         if not report.copied and report.errors:
             raise BadInputError("nothing was added: " + "; ".join(report.errors))
-        report.build = build(settings, progress=progress)
+        report.build = build(settings, progress=progress, notify=notify)
     finally:
         lock.release()
     return report
@@ -175,7 +176,7 @@ def _corpus_file(corpus_dir: Path, name: str) -> Path:
     return path
 
 
-def remove(settings: Settings, name: str, progress: Progress | None = None) -> BuildReport:
+def remove(settings: Settings, name: str, progress: Progress | None = None, notify: Callable[[str], None] | None = None) -> BuildReport:
     """Delete a source file from the corpus folder and drop everything derived from it from the index.
 
     The build lock is taken before the file is deleted: while another build runs, nothing changes.
@@ -199,7 +200,7 @@ def remove(settings: Settings, name: str, progress: Progress | None = None) -> B
             )
         if on_disk:
             path.unlink()
-        return build(settings, progress=progress)
+        return build(settings, progress=progress, notify=notify)
     finally:
         lock.release()
 

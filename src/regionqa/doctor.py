@@ -124,8 +124,8 @@ def _spacy_model() -> Check:
 
 
 def _query_encoder(settings: Settings, command: str) -> Check:
-    from .embedding import onnx_files, verify_onnx
     from .errors import ModelError
+    from .onnx_encoder import onnx_files, verify_onnx
 
     try:
         model = verify_onnx(settings.index_dir, full=True)

@@ -44,8 +44,9 @@ def check_top_k(top_k: int) -> int:
 class Engine:
     """An opened index plus the query encoder: answers many questions in one process."""
 
-    def __init__(self, settings: Settings, encoder: Encoder | None = None):
+    def __init__(self, settings: Settings, encoder: Encoder | None = None, notify: Callable[[str], None] | None = None):
         self.settings = settings
+        self.notify = notify  # where notes go (the fallback to the slow query encoder); None: nowhere
         self.store = store_mod.open_store(settings.index_dir, expected_manifest(settings))
         self._encoder = encoder
 
@@ -54,9 +55,11 @@ class Engine:
         """The query encoder, picked once per engine (ONNX when the index has a valid export,
         else sentence-transformers), and only when a question needs it: listings never load it."""
         if self._encoder is None:
-            from .embedding import open_query_encoder
+            from .config import ENCODER_ENV
+            from .onnx_encoder import check_encoder, open_query_encoder
 
-            self._encoder = open_query_encoder(self.settings.index_dir)
+            choice = check_encoder(self.settings.encoder, ENCODER_ENV)
+            self._encoder = open_query_encoder(self.settings.index_dir, choice, notify=self.notify)
         return self._encoder
 
     def close(self) -> None:
@@ -98,8 +101,8 @@ def open_engine(
     if build_if_missing and store_mod.current_generation(settings.index_dir) is None:
         if notify:
             notify(f"no index in {settings.index_dir} yet: building it from {settings.corpus_dir} (once)…")
-        build(settings, progress=progress)
-    return Engine(settings)
+        build(settings, progress=progress, notify=notify)
+    return Engine(settings, notify=notify)
 
 
 @dataclass(frozen=True)

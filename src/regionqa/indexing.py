@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -76,7 +77,13 @@ def _deduplicate(sources: list[Source], report: BuildReport) -> list[Source]:
     return kept
 
 
-def build(settings: Settings, full: bool = False, progress: Progress | None = None, models: BuildModels | None = None) -> BuildReport:
+def build(
+    settings: Settings,
+    full: bool = False,
+    progress: Progress | None = None,
+    models: BuildModels | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> BuildReport:
     """Bring the index up to date with the corpus folder; only new or changed sources are processed.
 
     Writes a new generation and switches to it atomically, so an interrupted build leaves the
@@ -92,14 +99,19 @@ def build(settings: Settings, full: bool = False, progress: Progress | None = No
         shown = "; ".join(loaded.errors[:5]) + (f"; and {len(loaded.errors) - 5} more" if len(loaded.errors) > 5 else "")
         detail = f" ({len(loaded.errors)} could not be read: {shown})" if loaded.errors else ""
         raise BadInputError(f"no readable source in {corpus}{detail}; add {', '.join(sorted(SUPPORTED_SUFFIXES))} files")
-    report = build_sources(settings, loaded.sources, full=full, progress=progress, models=models)
+    report = build_sources(settings, loaded.sources, full=full, progress=progress, models=models, notify=notify)
     report.errors = loaded.errors
     report.seconds = time.perf_counter() - started
     return report
 
 
 def build_sources(
-    settings: Settings, sources: list[Source], full: bool = False, progress: Progress | None = None, models: BuildModels | None = None
+    settings: Settings,
+    sources: list[Source],
+    full: bool = False,
+    progress: Progress | None = None,
+    models: BuildModels | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> BuildReport:
     """Bring the index in `settings.index_dir` up to date with exactly these sources.
 
@@ -129,11 +141,11 @@ def build_sources(
         if models.export_query_encoder:
             # The ONNX query encoder (derived from the model, kept in index_dir/models): exported once,
             # so that `ask` never imports torch. A failed export is a warning, not a failed build.
-            from .embedding import prepare_query_encoder
+            from .onnx_export import prepare_query_encoder
 
             if progress:
                 progress("exporting", 0, -1)
-            prepare_query_encoder(settings.index_dir)
+            prepare_query_encoder(settings.index_dir, notify)
             if progress:
                 progress("exporting", 1, -1)
     finally:

@@ -168,7 +168,7 @@ def _validation_message(error: dict) -> str:
 
 
 def _encoder_name(engine: engine_mod.Engine) -> str:
-    from .embedding import OnnxEncoder
+    from .onnx_encoder import OnnxEncoder
 
     return "onnx" if isinstance(engine.encoder, OnnxEncoder) else "sentence-transformers"
 
