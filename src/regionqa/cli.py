@@ -5,18 +5,27 @@ Heavy libraries are imported inside the commands that need them, so `regionqa --
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from .cli_common import (
+    FormatOption,
+    Invocation,
+    JsonOption,
+    ListJsonOption,
+    OutputFormat,
+    build_progress_for,
+    chosen_format,
+    command_settings,
+    handle_errors,
+    notifier,
+)
+from .cli_index import index_app
 from .config import CORPUS_DIR_ENV, DATA_DIR_ENV, INDEX_DIR_ENV, Settings
-from .errors import BadInputError, RegionQAError
+from .errors import BadInputError
 from .version import __version__
 
 EXIT_CODES = (
@@ -32,89 +41,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=True,
 )
-index_app = typer.Typer(help="Build, extend and inspect the index.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (one object; one per line for --batch) instead of tables.")]
-
-
-class OutputFormat(str, Enum):  # noqa: UP042 (typer takes str Enums as choices)
-    table = "table"
-    csv = "csv"
-    json = "json"
-
-
-FormatOption = Annotated[
-    OutputFormat | None,
-    typer.Option(
-        "--format",
-        "-f",
-        show_default=False,
-        help="table (default; a bar chart of counts for entities), csv (with a header) or json (as --json).",
-    ),
-]
-ListJsonOption = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
-
-
-def _output_format(chosen: OutputFormat | None, json_output: bool) -> OutputFormat:
-    """The format of a listing, from --format and its alias --json."""
-    if json_output and chosen not in (None, OutputFormat.json):
-        raise BadInputError(f"--json and --format {chosen.value} ask for two formats; give one")
-    return OutputFormat.json if json_output else (chosen or OutputFormat.table)
-
-
-@dataclass
-class Invocation:
-    """What the root options of one `regionqa` call decided (ctx.obj), read by every command."""
-
-    settings: Settings
-    quiet: bool = False
-    seed: bool = False  # the per-user corpus is to be created (with the article) on first use
-
-    def notify(self, message: str) -> None:
-        """A note on stderr; with --quiet only warnings are printed."""
-        if not self.quiet or message.startswith("warning:"):
-            typer.echo(message, err=True)
-
-
-def _invocation(ctx: typer.Context) -> Invocation:
-    return ctx.find_root().obj
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    """The settings of this invocation; a per-user corpus is created (with the article) on first use."""
-    invocation = _invocation(ctx)
-    if invocation.seed:
-        from .config import seed_corpus
-
-        invocation.seed = False
-        if seed_corpus(invocation.settings.corpus_dir):
-            invocation.notify(
-                f"no corpus/ here: using the per-user corpus {invocation.settings.corpus_dir}, started with the article; add documents with: regionqa index add FILE"
-            )
-    return invocation.settings
-
-
-def _notify(ctx: typer.Context) -> Callable[[str], None]:
-    return _invocation(ctx).notify
-
-
-def handle_errors(command):
-    """Turn library errors into a one-line message on stderr and the error's exit code."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except RegionQAError as error:
-            # One line, whatever the message carries (a file name with a line break in it).
-            typer.echo(f"error: {' '.join(str(error).splitlines())}", err=True)
-            raise typer.Exit(error.exit_code) from None
-        except KeyboardInterrupt:
-            typer.echo("interrupted; the previous index is unchanged", err=True)
-            raise typer.Exit(130) from None
-
-    return wrapper
 
 
 def _version(value: bool) -> None:
@@ -147,15 +74,6 @@ def main(
 ) -> None:
     settings = Settings.from_environment(corpus_dir, index_dir)
     ctx.obj = Invocation(settings, quiet=quiet, seed=settings.user_data)
-
-
-def _build_progress(ctx: typer.Context):
-    """A progress display for index builds (a Progress callback inside a `with`): bars on
-    stderr with rate and time left when stderr is a terminal, nothing when not or with --quiet."""
-    from . import render
-    from .progress import build_progress
-
-    return build_progress(render.stderr(), enabled=not _invocation(ctx).quiet)
 
 
 @app.command()
@@ -199,8 +117,8 @@ def _open_engine(ctx: typer.Context):
     """The engine of this invocation's index, built first (with a progress bar) when there is none."""
     from . import engine as engine_mod
 
-    with _build_progress(ctx) as progress:
-        return engine_mod.open_engine(_settings(ctx), build_if_missing=True, notify=_notify(ctx), progress=progress)
+    with build_progress_for(ctx) as progress:
+        return engine_mod.open_engine(command_settings(ctx), build_if_missing=True, notify=notifier(ctx), progress=progress)
 
 
 # Bytes that are not UTF-8 are kept as lone surrogates, which check_question turns into spaces:
@@ -240,7 +158,7 @@ def entities(
 
     if graphml is not None and (output_format is not None or json_output):
         raise BadInputError("--graphml writes the network instead of the list; leave out --format/--json")
-    chosen = _output_format(output_format, json_output)
+    chosen = chosen_format(output_format, json_output)
     engine = _open_engine(ctx)
     label = label.upper() if label else None
     if graphml is not None:
@@ -251,7 +169,7 @@ def entities(
             typer.echo(graphml_text(network), nl=False)
         else:
             write_graphml(network, Path(graphml))
-            _notify(ctx)(f"wrote {network.number_of_nodes():,} entities and {network.number_of_edges():,} links to {graphml}")
+            notifier(ctx)(f"wrote {network.number_of_nodes():,} entities and {network.number_of_edges():,} links to {graphml}")
         return
     rows = engine_mod.list_entities(engine, label, source)
     if chosen is OutputFormat.json:
@@ -275,7 +193,7 @@ def facts(
     from . import engine as engine_mod
     from . import render
 
-    chosen = _output_format(output_format, json_output)
+    chosen = chosen_format(output_format, json_output)
     engine = _open_engine(ctx)
     rows = engine_mod.list_facts(engine, label.upper() if label else None, source)
     if chosen is OutputFormat.json:
@@ -298,121 +216,13 @@ def serve(
     from .server import create_app, is_loopback
 
     if not is_loopback(host):
-        _notify(ctx)(f"warning: serving on {host}, not a loopback address; anyone who can reach it can query the index")
+        notifier(ctx)(f"warning: serving on {host}, not a loopback address; anyone who can reach it can query the index")
     engine = _open_engine(ctx)
     application = create_app(engine.settings, engine)
     import uvicorn
 
-    _notify(ctx)(f"regionqa serving {engine.store.generation} on http://{host}:{port} (OpenAPI: /docs); Ctrl-C to stop")
+    notifier(ctx)(f"regionqa serving {engine.store.generation} on http://{host}:{port} (OpenAPI: /docs); Ctrl-C to stop")
     uvicorn.run(application, host=host, port=port, log_level="warning", access_log=access_log)
-
-
-@index_app.command("build")
-@handle_errors
-def index_build(
-    ctx: typer.Context,
-    full: Annotated[bool, typer.Option("--full", help="Rebuild everything instead of only new or changed sources.")] = False,
-    json_output: JsonOption = False,
-) -> None:
-    """(Re)build the index from every source in the corpus folder; unchanged sources are kept as they are."""
-    from . import indexing
-
-    with _build_progress(ctx) as progress:
-        report = indexing.build(_settings(ctx), full=full, progress=progress, notify=_notify(ctx))
-    _print_build(report, json_output)
-
-
-def _print_build(report, json_output: bool) -> None:
-    from . import render
-
-    if json_output:
-        from .contract import BuildReportOut
-
-        typer.echo(render.dumps(BuildReportOut.of(report).dump()))
-    else:
-        render.print_build(report, render.stderr())
-
-
-@index_app.command("add")
-@handle_errors
-def index_add(
-    ctx: typer.Context,
-    paths: Annotated[
-        list[str],
-        typer.Argument(
-            help="Files (.txt, .md, .html, .pdf, .docx, .jsonl), folders (searched recursively) or http(s) URLs to copy into the corpus and index.",
-            metavar="PATH_OR_URL",
-        ),
-    ],
-    include: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--include",
-            metavar="GLOB",
-            help="Only the files of a folder whose path inside it matches this glob, e.g. '*.pdf' (repeatable; case ignored).",
-        ),
-    ] = None,
-    exclude: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--exclude", metavar="GLOB", help="Leave out the files of a folder whose path matches this glob, e.g. 'drafts/*' (repeatable)."
-        ),
-    ] = None,
-    json_output: JsonOption = False,
-) -> None:
-    """Add files, folders or web pages to the corpus and index them at once.
-
-    A URL is fetched (at most 50 MB, redirects only to http/https) and saved under web/<host>/ in the corpus.
-    """
-    from . import corpus, render
-
-    with _build_progress(ctx) as progress:
-        report = corpus.add(_settings(ctx), paths, progress=progress, include=include or (), exclude=exclude or (), notify=_notify(ctx))
-    console = render.stderr()
-    for line in report.errors:
-        console.print(f"skipped: {line}", style="yellow", markup=False)  # file names: "[x]" is not markup
-    for line in report.skipped:
-        console.print(f"note: {line}", style="yellow", markup=False)
-    if json_output:
-        from .contract import AddReportOut
-
-        typer.echo(render.dumps(AddReportOut.of(report).dump()))
-    else:
-        console.print(f"added to the corpus: {', '.join(report.copied) or 'nothing new'}", markup=False)
-        render.print_build(report.build, console)
-
-
-@index_app.command("remove")
-@handle_errors
-def index_remove(
-    ctx: typer.Context,
-    source: Annotated[str, typer.Argument(help="The source name as `regionqa index status` lists it.")],
-    json_output: JsonOption = False,
-) -> None:
-    """Remove a source file from the corpus and everything derived from it from the index."""
-    from . import corpus
-
-    with _build_progress(ctx) as progress:
-        report = corpus.remove(_settings(ctx), source, progress=progress, notify=_notify(ctx))
-    _print_build(report, json_output)
-
-
-@index_app.command("status")
-@handle_errors
-def index_status(ctx: typer.Context, json_output: JsonOption = False) -> None:
-    """Say what is indexed, with which models and settings, and whether the corpus has changed since."""
-
-    from . import corpus, render
-
-    status = corpus.status(_settings(ctx))
-    if json_output:
-        from .contract import StatusOut
-
-        typer.echo(render.dumps(StatusOut.of(status.as_dict()).dump()))
-    else:
-        render.print_status(status, render.stdout())
-    if status.problem:
-        raise typer.Exit(3)
 
 
 @app.command("eval")
@@ -444,7 +254,7 @@ def evaluate(
         return
     from .evaluate import evaluate_beir
 
-    result = evaluate_beir(beir, split, _settings(ctx), notify=_notify(ctx))
+    result = evaluate_beir(beir, split, command_settings(ctx), notify=notifier(ctx))
     if json_output:
         from .contract import BeirOut
 
@@ -460,7 +270,7 @@ def doctor(ctx: typer.Context, json_output: JsonOption = False) -> None:
     from . import doctor as doctor_mod
     from . import render
 
-    checks = doctor_mod.run_checks(_settings(ctx), command=_command_prefix(ctx))
+    checks = doctor_mod.run_checks(command_settings(ctx), command=_command_prefix(ctx))
     passed = doctor_mod.ok(checks)
     if json_output:
         from .contract import DoctorOut

@@ -1,0 +1,104 @@
+"""What every `regionqa` command shares: the invocation (settings, --quiet), error handling, output options."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from .config import Settings
+from .errors import BadInputError, RegionQAError
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (one object; one per line for --batch) instead of tables.")]
+
+
+class OutputFormat(str, Enum):  # noqa: UP042 (typer takes str Enums as choices)
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+FormatOption = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "--format",
+        "-f",
+        show_default=False,
+        help="table (default; a bar chart of counts for entities), csv (with a header) or json (as --json).",
+    ),
+]
+ListJsonOption = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
+
+
+def chosen_format(chosen: OutputFormat | None, json_output: bool) -> OutputFormat:
+    """The format of a listing, from --format and its alias --json."""
+    if json_output and chosen not in (None, OutputFormat.json):
+        raise BadInputError(f"--json and --format {chosen.value} ask for two formats; give one")
+    return OutputFormat.json if json_output else (chosen or OutputFormat.table)
+
+
+@dataclass
+class Invocation:
+    """What the root options of one `regionqa` call decided (ctx.obj), read by every command."""
+
+    settings: Settings
+    quiet: bool = False
+    seed: bool = False  # the per-user corpus is to be created (with the article) on first use
+
+    def notify(self, message: str) -> None:
+        """A note on stderr; with --quiet only warnings are printed."""
+        if not self.quiet or message.startswith("warning:"):
+            typer.echo(message, err=True)
+
+
+def invocation(ctx: typer.Context) -> Invocation:
+    return ctx.find_root().obj
+
+
+def command_settings(ctx: typer.Context) -> Settings:
+    """The settings of this invocation; a per-user corpus is created (with the article) on first use."""
+    current = invocation(ctx)
+    if current.seed:
+        from .config import seed_corpus
+
+        current.seed = False
+        if seed_corpus(current.settings.corpus_dir):
+            current.notify(
+                f"no corpus/ here: using the per-user corpus {current.settings.corpus_dir}, started with the article; add documents with: regionqa index add FILE"
+            )
+    return current.settings
+
+
+def notifier(ctx: typer.Context) -> Callable[[str], None]:
+    return invocation(ctx).notify
+
+
+def handle_errors(command):
+    """Turn library errors into a one-line message on stderr and the error's exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except RegionQAError as error:
+            # One line, whatever the message carries (a file name with a line break in it).
+            typer.echo(f"error: {' '.join(str(error).splitlines())}", err=True)
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted; the previous index is unchanged", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def build_progress_for(ctx: typer.Context):
+    """A progress display for index builds (a Progress callback inside a `with`): bars on
+    stderr with rate and time left when stderr is a terminal, nothing when not or with --quiet."""
+    from . import render
+    from .progress import build_progress
+
+    return build_progress(render.stderr(), enabled=not invocation(ctx).quiet)

@@ -1,0 +1,121 @@
+"""`regionqa index ...`: build, extend, shrink and inspect the index."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .cli_common import JsonOption, build_progress_for, command_settings, handle_errors, notifier
+
+index_app = typer.Typer(help="Build, extend and inspect the index.", no_args_is_help=True)
+
+
+@index_app.command("build")
+@handle_errors
+def index_build(
+    ctx: typer.Context,
+    full: Annotated[bool, typer.Option("--full", help="Rebuild everything instead of only new or changed sources.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """(Re)build the index from every source in the corpus folder; unchanged sources are kept as they are."""
+    from . import indexing
+
+    with build_progress_for(ctx) as progress:
+        report = indexing.build(command_settings(ctx), full=full, progress=progress, notify=notifier(ctx))
+    _print_build(report, json_output)
+
+
+def _print_build(report, json_output: bool) -> None:
+    from . import render
+
+    if json_output:
+        from .contract import BuildReportOut
+
+        typer.echo(render.dumps(BuildReportOut.of(report).dump()))
+    else:
+        render.print_build(report, render.stderr())
+
+
+@index_app.command("add")
+@handle_errors
+def index_add(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Files (.txt, .md, .html, .pdf, .docx, .jsonl), folders (searched recursively) or http(s) URLs to copy into the corpus and index.",
+            metavar="PATH_OR_URL",
+        ),
+    ],
+    include: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--include",
+            metavar="GLOB",
+            help="Only the files of a folder whose path inside it matches this glob, e.g. '*.pdf' (repeatable; case ignored).",
+        ),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude", metavar="GLOB", help="Leave out the files of a folder whose path matches this glob, e.g. 'drafts/*' (repeatable)."
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Add files, folders or web pages to the corpus and index them at once.
+
+    A URL is fetched (at most 50 MB, redirects only to http/https) and saved under web/<host>/ in the corpus.
+    """
+    from . import corpus, render
+
+    with build_progress_for(ctx) as progress:
+        report = corpus.add(
+            command_settings(ctx), paths, progress=progress, include=include or (), exclude=exclude or (), notify=notifier(ctx)
+        )
+    console = render.stderr()
+    for line in report.errors:
+        console.print(f"skipped: {line}", style="yellow", markup=False)  # file names: "[x]" is not markup
+    for line in report.skipped:
+        console.print(f"note: {line}", style="yellow", markup=False)
+    if json_output:
+        from .contract import AddReportOut
+
+        typer.echo(render.dumps(AddReportOut.of(report).dump()))
+    else:
+        console.print(f"added to the corpus: {', '.join(report.copied) or 'nothing new'}", markup=False)
+        render.print_build(report.build, console)
+
+
+@index_app.command("remove")
+@handle_errors
+def index_remove(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(help="The source name as `regionqa index status` lists it.")],
+    json_output: JsonOption = False,
+) -> None:
+    """Remove a source file from the corpus and everything derived from it from the index."""
+    from . import corpus
+
+    with build_progress_for(ctx) as progress:
+        report = corpus.remove(command_settings(ctx), source, progress=progress, notify=notifier(ctx))
+    _print_build(report, json_output)
+
+
+@index_app.command("status")
+@handle_errors
+def index_status(ctx: typer.Context, json_output: JsonOption = False) -> None:
+    """Say what is indexed, with which models and settings, and whether the corpus has changed since."""
+
+    from . import corpus, render
+
+    status = corpus.status(command_settings(ctx))
+    if json_output:
+        from .contract import StatusOut
+
+        typer.echo(render.dumps(StatusOut.of(status.as_dict()).dump()))
+    else:
+        render.print_status(status, render.stdout())
+    if status.problem:
+        raise typer.Exit(3)
