@@ -43,3 +43,11 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) index/CURRENT index/gen-* index/.lock
+
+# The span reader (issue 11): fine-tune the packaged MiniLM on ../shared/qa (about 20 minutes on 2 cores;
+# checkpoints and --resume, see training/README.md), then export it to ONNX fp32 and int8 and evaluate both.
+READER_RUN ?= $(HOME)/.cache/regionqa/reader-run
+reader: $(STAMP)
+	mkdir -p $(READER_RUN)
+	$(BIN)/python training/train_reader.py --run-dir $(READER_RUN) --resume
+	$(BIN)/python training/export_reader.py --run-dir $(READER_RUN)

@@ -4,13 +4,13 @@ The Python API, for a notebook or a script (the `regionqa` command calls the sam
 
     import regionqa
 
-    regionqa.add(["notes/report.pdf"])          # copy into the corpus folder and index it
+    regionqa.add(["notes/brief.txt"])           # copy into the corpus folder and index it
     with regionqa.open_engine() as engine:      # the index of ./corpus, or the per-user one; built on first use
         result = engine.ask("How much cargo can the Alat port handle now?")
         print(result.answer.text, result.answer.source, result.answer.location)
         for hit in result.passages:
             print(hit.rank, hit.chunk.source, hit.location, hit.chunk.text[:80])
-    regionqa.remove("report.pdf")
+    regionqa.remove("brief.txt")
 
 Every function takes an optional `Settings` (folders, chunking, retrieval); without one the folders
 come from the environment and the current directory, as for the command line. Heavy libraries are
