@@ -3,15 +3,16 @@ while the next is analysed, so a build takes little more than its embedding alon
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from .models import Analysis, Source
 
 if TYPE_CHECKING:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
     import numpy as np
 
     from .chunking import ChunkSettings
@@ -65,6 +66,9 @@ def index_sources(
     than its embedding alone (issue 4; benchmarks/bench_build.py). At most two batches are in
     memory, and every SQLite write stays in this thread, in source order.
     """
+    import threading
+    from concurrent.futures import ThreadPoolExecutor  # here, not at the top: `ask` never needs it
+
     from .chunking import chunk_source
 
     stop = threading.Event()  # set on an error or Ctrl-C: the worker stops at its next step

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
 from ..lexicon import CURRENCIES, ENTITY_LABELS, NUMBER_LABELS, PLACE_LABELS, STOPWORDS, UNITS, YEAR_WORD, is_year
 
@@ -20,7 +20,7 @@ from ..lexicon import CURRENCIES, ENTITY_LABELS, NUMBER_LABELS, PLACE_LABELS, ST
 # "X of Y" phrases, quoted titles, place phrases, unlabelled proper names and choice options.
 PHRASE_LABELS = frozenset({"NP", "NP_OF", "TITLE", "PLACE_PHRASE", "PROPER", "OPTION"})
 
-_CUES = json.loads(resources.files("regionqa.answer").joinpath("cues.json").read_text(encoding="utf-8"))
+_CUES = json.loads((Path(__file__).with_name("cues.json")).read_text(encoding="utf-8"))  # pathlib: importlib.resources is slow to import
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|\w+(?:[’'-]\w+)*", re.UNICODE)
 
 

@@ -2,6 +2,11 @@
 (database.py: schema and the build's writer) and a FAISS vector index (vectors.py), read through
 one `Store` (reader.py). Only this package runs SQL."""
 
+# numpy before the store's modules: imported from inside them, on the `ask` path, numpy's own typing
+# module took ~35 ms longer (python -X importtime; 7% of a cold ask). The cause inside numpy was not
+# found; the order is what benchmarks/bench_cold_ask.py measured.
+import numpy  # noqa: F401, I001
+
 from .database import SCHEMA_VERSION, IndexWriter, VectorsWritten, indexed_hashes, migrate, read_stored_vectors
 from .documents import DocumentBM25
 from .generations import (
