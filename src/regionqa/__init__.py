@@ -36,11 +36,10 @@ __all__ = ["Engine", "Settings", "open_engine", "build", "add", "remove", "statu
 
 
 def _settings(settings: Settings | None) -> Settings:
-    from .config import Settings, seed_corpus
+    from .config import Settings, seed_user_corpus
 
     settings = settings or Settings.from_environment()
-    if settings.user_data:
-        seed_corpus(settings.corpus_dir)  # outside a checkout: the per-user corpus starts with the article
+    seed_user_corpus(settings)  # outside a checkout: the per-user corpus starts with the article
     return settings
 
 

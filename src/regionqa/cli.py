@@ -73,7 +73,7 @@ def main(
     version: Annotated[bool | None, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = None,
 ) -> None:
     settings = Settings.from_environment(corpus_dir, index_dir)
-    ctx.obj = Invocation(settings, quiet=quiet, seed=settings.user_data)
+    ctx.obj = Invocation(settings, quiet=quiet)
 
 
 @app.command()

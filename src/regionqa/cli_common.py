@@ -47,7 +47,6 @@ class Invocation:
 
     settings: Settings
     quiet: bool = False
-    seed: bool = False  # the per-user corpus is to be created (with the article) on first use
 
     def notify(self, message: str) -> None:
         """A note on stderr; with --quiet only warnings are printed."""
@@ -61,15 +60,13 @@ def invocation(ctx: typer.Context) -> Invocation:
 
 def command_settings(ctx: typer.Context) -> Settings:
     """The settings of this invocation; a per-user corpus is created (with the article) on first use."""
-    current = invocation(ctx)
-    if current.seed:
-        from .config import seed_corpus
+    from .config import seed_user_corpus
 
-        current.seed = False
-        if seed_corpus(current.settings.corpus_dir):
-            current.notify(
-                f"no corpus/ here: using the per-user corpus {current.settings.corpus_dir}, started with the article; add documents with: regionqa index add FILE"
-            )
+    current = invocation(ctx)
+    if seed_user_corpus(current.settings):
+        current.notify(
+            f"no corpus/ here: using the per-user corpus {current.settings.corpus_dir}, started with the article; add documents with: regionqa index add FILE"
+        )
     return current.settings
 
 

@@ -100,6 +100,12 @@ def resolve_dirs(corpus_dir: Path | None, index_dir: Path | None, cwd: Path, dat
     return Folders(data_dir / DEFAULT_CORPUS, index_dir or data_dir / DEFAULT_INDEX, user_data=True)
 
 
+def seed_user_corpus(settings: Settings) -> bool:
+    """Create the per-user corpus (with the article) when `settings` fell back to it and it is missing;
+    True when it was created now. The CLI and the Python API both call this before using the folders."""
+    return settings.user_data and seed_corpus(settings.corpus_dir)
+
+
 def seed_corpus(corpus_dir: Path) -> bool:
     """Create a missing per-user corpus folder holding the shipped article; True if it was created.
 

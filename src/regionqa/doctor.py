@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 from .config import Settings
@@ -30,9 +30,6 @@ class Check:
     status: Status
     detail: str
     fix: str | None = None
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def run_checks(settings: Settings, command: str = "regionqa") -> list[Check]:

@@ -45,9 +45,6 @@ class BuildReport:
     seconds: float = 0.0
     generation: str = ""
 
-    def as_dict(self) -> dict:
-        return asdict(self)
-
 
 def expected_manifest(settings: Settings) -> store_mod.Manifest:
     """The manifest identity this code builds and accepts."""

@@ -10,7 +10,7 @@ import string
 import time
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import BadInputError
@@ -105,9 +105,6 @@ class QAReport:
     unanswerable_abstained: float | None  # share of unanswerable questions correctly abstained
     latency_ms: dict[str, float]
     rows: list[dict] = field(default_factory=list)
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def evaluate_qa(items: list[QAItem], ask: Callable[[str], object], ks: tuple[int, ...] = (1, 3, 5)) -> QAReport:
