@@ -232,19 +232,28 @@ def evaluate(
     qa_file: Annotated[Path | None, typer.Argument(help='A JSONL file of {"id","question","answers","evidence"} lines.')] = None,
     beir: Annotated[Path | None, typer.Option(help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/) to evaluate retrieval on.")] = None,
     split: Annotated[str, typer.Option(help="The qrels split for --beir.")] = "test",
+    squad: Annotated[
+        Path | None, typer.Option(help="A SQuAD 1.1/2.0 JSON file: its paragraphs are indexed privately and every question is asked.")
+    ] = None,
+    article: Annotated[list[str] | None, typer.Option(help="With --squad: only this article (by title); repeat for more.")] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Measure answers on a QA file (EM, F1, evidence recall, MRR) or retrieval on a BEIR folder (nDCG@10)."""
+    """Measure answers on a QA file or a SQuAD file (EM, F1, abstention, evidence recall, MRR) or retrieval on a BEIR folder (nDCG@10)."""
     from . import render
 
-    if (qa_file is None) == (beir is None):
-        raise BadInputError("give either a QA_FILE or --beir DIR")
-    if qa_file is not None:
-        from .evaluate import evaluate_qa, read_qa_file
+    if sum(x is not None for x in (qa_file, beir, squad)) != 1:
+        raise BadInputError("give one of: a QA_FILE, --squad FILE or --beir DIR")
+    if article and squad is None:
+        raise BadInputError("--article selects articles of a --squad file; give --squad FILE too")
+    if qa_file is not None or squad is not None:
+        from .evaluate import evaluate_qa, evaluate_squad, read_qa_file, read_squad
 
-        items = read_qa_file(qa_file)
-        engine = _open_engine(ctx)
-        report = evaluate_qa(items, lambda q: engine.ask(q, top_k=5))
+        if squad is not None:
+            report = evaluate_squad(read_squad(squad, set(article) if article else None), command_settings(ctx), notify=notifier(ctx))
+        else:
+            items = read_qa_file(qa_file)
+            engine = _open_engine(ctx)
+            report = evaluate_qa(items, lambda q: engine.ask(q, top_k=5))
         if json_output:
             from .contract import QAReportOut
 

@@ -23,6 +23,9 @@ INDEX_DIR_ENV = "REGIONQA_INDEX_DIR"
 CORPUS_DIR_ENV = "REGIONQA_CORPUS_DIR"
 DATA_DIR_ENV = "REGIONQA_DATA_DIR"
 ENCODER_ENV = "REGIONQA_ENCODER"  # the query encoder: auto (ONNX when exported, else torch), onnx, torch
+READER_ENV = "REGIONQA_READER"  # the span reader: on (the default) or off (typed candidates only)
+READER_DIR_ENV = "REGIONQA_READER_DIR"  # read the reader's files from a copy of the shipped folder (they must match its hashes)
+READER_CHOICES = ("on", "off")
 APP_NAME = "regionqa"
 DEFAULT_CORPUS = Path("corpus")
 DEFAULT_INDEX = Path("index")
@@ -36,7 +39,9 @@ class Settings:
     chunking: ChunkSettings = ChunkSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     embed_batch_size: int = 32
-    encoder: str = "auto"  # embedding.ENCODER_CHOICES; checked when the encoder is opened (a ModelError, exit 4)
+    encoder: str = "auto"  # onnx_encoder.ENCODER_CHOICES; checked when the encoder is opened (a ModelError, exit 4)
+    reader: str = "on"  # READER_CHOICES; "off" answers from the typed candidates alone (checked when a question is answered)
+    reader_dir: Path | None = None  # None: the reader shipped in the package (answer/reader.py, READER_FOLDER)
     user_data: bool = False  # True when the folders fell back to the per-user data folder
     # The per-user data folder (BEIR evaluation indexes live there); platformdirs' unless the environment moves it.
     data_dir: Path = field(default_factory=lambda: user_data_dir())
@@ -57,8 +62,15 @@ class Settings:
         data_dir = user_data_dir(environ)
         folders = resolve_dirs(corpus_dir, index_dir, cwd or Path.cwd(), data_dir)
         encoder = environ.get(ENCODER_ENV, "auto").strip().lower() or "auto"
+        reader = environ.get(READER_ENV, "on").strip().lower() or "on"
         return cls(
-            corpus_dir=folders.corpus_dir, index_dir=folders.index_dir, encoder=encoder, user_data=folders.user_data, data_dir=data_dir
+            corpus_dir=folders.corpus_dir,
+            index_dir=folders.index_dir,
+            encoder=encoder,
+            reader=reader,
+            reader_dir=_path(environ.get(READER_DIR_ENV)),
+            user_data=folders.user_data,
+            data_dir=data_dir,
         )
 
 

@@ -45,6 +45,7 @@ def run_checks(settings: Settings, command: str = "regionqa") -> list[Check]:
         _guard("embedding weights", _embedding_weights),
         _guard("spaCy model", _spacy_model),
         _guard("query encoder (ONNX)", lambda: _query_encoder(settings, command)),
+        _guard("span reader", lambda: _reader(settings)),
         _guard("corpus", lambda: _corpus(settings, command)),
     ]
     checks += _index_checks(settings, command)
@@ -131,6 +132,25 @@ def _query_encoder(settings: Settings, command: str) -> Check:
             "query encoder (ONNX)", "WARN", f"{error}; `ask` falls back to sentence-transformers (a slower start)", f"{command} index build"
         )
     return Check("query encoder (ONNX)", "OK", f"{model.name} and {onnx_files(settings.index_dir).data.name} match their recorded sha256")
+
+
+def _reader(settings: Settings) -> Check:
+    """The shipped reader's files hashed in full (what `ask` checks by stamp), and whether the settings use it."""
+    from .answer.reader import READER_FOLDER, load_reader
+    from .config import READER_CHOICES, READER_ENV
+    from .errors import ModelError
+    from .integrity import READER_FILES
+
+    folder = settings.reader_dir or READER_FOLDER
+    try:
+        load_reader(folder, full_check=True)
+    except ModelError as error:
+        return Check("span reader", "FAIL", str(error).split("; reinstall")[0], "pip install --force-reinstall regionqa")
+    hashes = ", ".join(f"{name} sha256 {sha[:12]}…" for name, sha in READER_FILES.items())
+    if settings.reader not in READER_CHOICES:
+        return Check("span reader", "FAIL", f"{READER_ENV}={settings.reader!r} is not one of: {', '.join(READER_CHOICES)}")
+    use = "switched off by the settings" if settings.reader == "off" else "used by ask"
+    return Check("span reader", "OK", f"{hashes} as expected, in {folder}; {use}")
 
 
 # ---------------------------------------------------------------- corpus and index

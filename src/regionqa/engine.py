@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 
 from . import store as store_mod
 from .config import Settings
-from .errors import BadInputError
+from .errors import BadInputError, ModelError
 from .indexing import build, expected_manifest
 from .models import Fact, Result
 from .sources import is_utf8, printable
 
 if TYPE_CHECKING:
+    from .answer.reader import Reader
     from .batches import Progress
     from .embedding import Encoder
 
@@ -49,6 +50,7 @@ class Engine:
         self.notify = notify  # where notes go (the fallback to the slow query encoder); None: nowhere
         self.store = store_mod.open_store(settings.index_dir, expected_manifest(settings))
         self._encoder = encoder
+        self._reader: Reader | None = None
 
     @property
     def encoder(self) -> Encoder:
@@ -61,6 +63,21 @@ class Engine:
             choice = check_encoder(self.settings.encoder, ENCODER_ENV)
             self._encoder = open_query_encoder(self.settings.index_dir, choice, notify=self.notify)
         return self._encoder
+
+    @property
+    def reader(self) -> Reader | None:
+        """The span reader, loaded when a question first needs it; None when the settings switch it off."""
+        if self.settings.reader == "off":
+            return None
+        if self._reader is None:
+            from .answer.reader import load_reader
+            from .config import READER_CHOICES, READER_ENV
+            from .onnx_encoder import ONNX_FOLDER
+
+            if self.settings.reader not in READER_CHOICES:
+                raise ModelError(f"{READER_ENV}={self.settings.reader!r} is not one of: {', '.join(READER_CHOICES)}")
+            self._reader = load_reader(self.settings.reader_dir, self.settings.index_dir / ONNX_FOLDER / "reader-stamps.json")
+        return self._reader
 
     def close(self) -> None:
         self.store.close()
@@ -77,16 +94,19 @@ class Engine:
 
         question = check_question(question)
         top_k = check_top_k(top_k)
-        encode = self.encoder
+        encode, reader = self.encoder, self.reader
+        read_before = reader.seconds if reader else 0.0
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         vector = encode([question])[0]
         t1 = time.perf_counter()
         hits = retrieve(self.store, question, vector, max(top_k, 5), self.settings.retrieval)
         t2 = time.perf_counter()
-        answer, facts, message = answer_question(self.store, question, hits, encode)
+        answer, facts, message = answer_question(self.store, question, hits, encode, reader)
         t3 = time.perf_counter()
         timings.update(encode=t1 - t0, retrieve=t2 - t1, answer=t3 - t2)
+        if reader:
+            timings["read"] = reader.seconds - read_before  # the reader's part of "answer"
         # Citations a person can follow: "p. 3" in a PDF, "line 11" in a text.
         passages = [replace(h, location=self.store.location(h.chunk.source, h.chunk.start, h.chunk.end)) for h in hits[:top_k]]
         if answer is not None:

@@ -30,7 +30,7 @@ import numpy as np
 
 from .embedding import DIMENSION, MAX_WORD_PIECES, MODEL_NAME, WEIGHTS_SHA256, Encoder, encode, tokenizer_json
 from .errors import ModelError
-from .integrity import file_sha256
+from .integrity import file_sha256, file_stamp, write_record
 
 # "auto" (default): ONNX when its files are valid, else sentence-transformers with a notice;
 # "onnx": ONNX or an error (ModelError); "torch": always sentence-transformers (the slow path).
@@ -51,29 +51,6 @@ def onnx_files(index_dir: Path) -> OnnxFiles:
     stem = f"{MODEL_NAME.rsplit('/', 1)[-1]}-{WEIGHTS_SHA256[:12]}"
     folder = Path(index_dir) / ONNX_FOLDER
     return OnnxFiles(folder / f"{stem}.onnx", folder / f"{stem}.onnx.data", folder / f"{stem}.json")
-
-
-def file_stamp(path: Path) -> dict:
-    """(size, mtime_ns, inode) of a file: what changes when it is written, replaced or copied."""
-    info = path.stat()
-    return {"size": info.st_size, "mtime_ns": info.st_mtime_ns, "inode": info.st_ino}
-
-
-def write_record(path: Path, record: dict) -> None:
-    """Write JSON atomically: a temporary file in the same folder, then os.replace."""
-    import json
-    import secrets
-
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with temporary.open("w", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, indent=2, sort_keys=True) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def read_record(path: Path) -> dict:
@@ -166,17 +143,7 @@ class OnnxEncoder:
         tokenizer.enable_truncation(max_length=MAX_WORD_PIECES)
         tokenizer.no_padding()
         self.tokenizer = tokenizer
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or _cpu_count()
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        # Idle worker threads sleep instead of spinning: on a small shared machine a spinning
-        # thread takes the core the Python code (answer scoring, rendering) needs next.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # The export is already optimised (fused attention, see onnx_export.export_onnx); the
-        # extended and layout passes found nothing more to gain and took ~40 ms of every cold start.
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-        self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(model), session_options(ort, threads), providers=["CPUExecutionProvider"])
         self.inputs = {i.name for i in self.session.get_inputs()}
         # Vectors of texts already seen: the question is encoded for retrieval and again with the
         # candidate sentences, and `ask --batch` meets the same sentences again and again.
@@ -219,6 +186,21 @@ class OnnxEncoder:
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+
+
+def session_options(ort, threads: int | None = None):
+    """onnxruntime session options for a small shared machine (the query encoder's and the reader's)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or _cpu_count()
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    # Idle worker threads sleep instead of spinning: on a small shared machine a spinning
+    # thread takes the core the Python code (answer scoring, rendering) needs next.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # The exports are already optimised (fused attention, see onnx_export.export_onnx); the
+    # extended and layout passes found nothing more to gain and took ~40 ms of every cold start.
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    return options
 
 
 def _batches(order: list[int], lengths: dict[int, int], batch_size: int, slack: float = 1.25) -> list[list[int]]:

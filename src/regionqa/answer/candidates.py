@@ -23,6 +23,9 @@ class ScoreParts:
     coverage: float = 0.0  # share of the question's weight its sentence (with context) covers
     context: str = ""  # the line that introduces its sentence when that is a list item
     extreme: bool = False  # promoted as the entity at the asked rank of a superlative
+    rank: int = 1  # the rank of its sentence's passage
+    reader: float | None = None  # the span reader's score of it, less the reader's best (None: not read whole)
+    reader_top: bool = False  # it is (or snaps) the reader's best span
 
 
 @dataclass

@@ -18,6 +18,7 @@ from pathlib import Path
 from ..lexicon import YEAR_WORD
 from .candidates import Candidate
 from .question import stem, tokens
+from .reader import Reading, reader_margin
 from .scoring import Ranking
 
 
@@ -59,6 +60,22 @@ def features(ranking: Ranking) -> dict[str, float]:
         "untyped": 0.0 if typed else 1.0,  # no candidate of the asked-for type: an NP fallback
         "other_year": 1.0 if qtype.years and not set(qtype.years) & _years_near(best) else 0.0,
     }
+
+
+def joined_features(ranking: Ranking, reading: Reading) -> dict[str, float]:
+    """`features`, with what the reader adds: its score of the best candidate and its own no-answer margin."""
+    values = features(ranking)
+    best = ranking.candidates[0]
+    spans = reading.best_spans(1)
+    runner_up = ranking.candidates[1].score if len(ranking.candidates) > 1 else 0.0
+    values.update(
+        reader=reader_margin(best.parts.reader),
+        reader_top=1.0 if best.parts.reader_top else 0.0,
+        # SQuAD 2.0's no-answer signal: the reader's best span against [CLS] (its "nothing here" score).
+        answerable=max(min(spans[0].score - reading.null_score, 10.0), -10.0) if spans else -10.0,
+        margin=best.score - runner_up,
+    )
+    return values
 
 
 def _names_found(names: list[str], candidate: Candidate) -> float:

@@ -8,24 +8,34 @@ from ..lexicon import NUMBER_LABELS
 from ..models import Answer, Fact, Hit
 from ..store import Store
 from .candidates import Candidate
-from .confidence import calibration, confidence, features
+from .combine import joined, rank_answers
+from .confidence import calibration, confidence, features, joined_features
 from .question import PHRASE_LABELS
-from .scoring import Encoder, rank_candidates
+from .reader import Reader
+from .scoring import Encoder
 
 MIN_FACT_COVERAGE = 0.3
 
 
-def answer_question(store: Store, question: str, hits: Sequence[Hit], encode: Encoder) -> tuple[Answer | None, list[Fact], str]:
-    """The best answer span (or None with a reason) and the facts that bear on the question."""
+def answer_question(
+    store: Store, question: str, hits: Sequence[Hit], encode: Encoder, reader: Reader | None = None
+) -> tuple[Answer | None, list[Fact], str]:
+    """The best answer span (or None with a reason) and the facts that bear on the question.
+
+    With a reader, its spans and the typed candidates are ranked together (combine.py) and the
+    joined confidence decides; without one, the typed scorer and its calibration do."""
     if not hits:
         return None, [], "nothing in the index matches the question"
-    ranking = rank_candidates(store, question, hits, encode)
+    ranking, reading = rank_answers(store, question, hits, encode, reader)
     facts = relevant_facts(store, ranking.candidates)
     if not ranking.candidates:
         return None, facts, "the retrieved passages hold no candidate answer"
     best = ranking.candidates[0]
-    score = confidence(features(ranking))
-    if score < calibration().abstain_below:
+    if reading is None:
+        score, abstain_below = confidence(features(ranking)), calibration().abstain_below
+    else:
+        score, abstain_below = confidence(joined_features(ranking, reading), joined().confidence), joined().abstain_below
+    if score < abstain_below:
         return None, facts, f"no confident answer in the corpus (best guess {best.text!r}, confidence {score:.2f}); see the passages"
     answer = Answer(
         source=best.source, start=best.start, end=best.end, text=best.text, score=round(score, 4),

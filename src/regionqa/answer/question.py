@@ -18,7 +18,7 @@ from ..lexicon import CURRENCIES, ENTITY_LABELS, NUMBER_LABELS, PLACE_LABELS, ST
 
 # Labels the answerer gives to spans that are not spaCy entities or figures: noun phrases,
 # "X of Y" phrases, quoted titles, place phrases, unlabelled proper names and choice options.
-PHRASE_LABELS = frozenset({"NP", "NP_OF", "TITLE", "PLACE_PHRASE", "PROPER", "OPTION"})
+PHRASE_LABELS = frozenset({"NP", "NP_OF", "TITLE", "PLACE_PHRASE", "PROPER", "OPTION", "SPAN"})  # SPAN: a reader span (combine.py)
 
 _CUES = json.loads((Path(__file__).with_name("cues.json")).read_text(encoding="utf-8"))  # pathlib: importlib.resources is slow to import
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|\w+(?:[’'-]\w+)*", re.UNICODE)

@@ -217,10 +217,12 @@ class Ranking:
     missing_weight: float  # share of the question's weight in words the corpus never uses
     missing_names: float  # share of the question's names and years that the corpus never mentions
     names: list[str] = field(default_factory=list)  # the question's names and years
+    terms: dict[str, float] = field(default_factory=dict)  # the question's stems and their weights (term_weights)
+    sentences: list[ScoredSentence] = field(default_factory=list)  # the sentences scored, most relevant first
 
 
 @dataclass(frozen=True)
-class _Sentence:
+class ScoredSentence:
     """A sentence of a retrieved passage with its relevance to the question."""
 
     relevance: float
@@ -229,6 +231,7 @@ class _Sentence:
     cosine: float
     coverage: float
     context: str  # the line that introduces it when it is a list item
+    rank: int  # the rank of its passage
 
 
 def rank_candidates(
@@ -248,14 +251,15 @@ def rank_candidates(
     missing = sum(-w for w in terms.values() if w < 0) / total if total else 0.0
     names = question_names(question)
     missing_names = sum(1 for n in names if terms.get(stem(n), 0) < 0) / len(names) if names else 0.0
-    ranking = Ranking(qtype, [], missing, missing_names, names)
+    ranking = Ranking(qtype, [], missing, missing_names, names, terms)
     sentences = _passage_sentences(store, hits[:passages])
     if not sentences:
         return ranking
-    scored = _relevant_sentences(store, question, sentences, terms, encode, sentences_embedded, weights)
+    ranking.sentences = scored = _relevant_sentences(store, question, sentences, terms, encode, sentences_embedded, weights)
     best_relevance = max(scored[0].relevance, 1e-9)
     for sentence in scored[:sentences_kept]:
-        ranking.candidates.extend(_scored_candidates(store, sentence, qtype, terms, sentence.relevance / best_relevance, weights))
+        found = sentence_candidates(store, sentence.source, sentence.span, qtype.options)
+        ranking.candidates.extend(score_candidates(found, sentence, qtype, terms, sentence.relevance / best_relevance, weights))
     if qtype.extreme:
         _promote_extreme(ranking.candidates, qtype, weights)
     ranking.candidates.sort(key=lambda c: (-c.score, c.end - c.start))
@@ -282,7 +286,7 @@ def _relevant_sentences(
     encode: Encoder,
     embedded: int,
     weights: ScoringWeights,
-) -> list[_Sentence]:
+) -> list[ScoredSentence]:
     """The most promising sentences, embedded and scored against the question, most relevant first."""
     # A list item is read with the line that introduces the list ("trade turnover ... regions:").
     contexts = [chunk_context(store.source_text(source), sentence, heading=False) for sentence, source, _ in sentences]
@@ -302,16 +306,20 @@ def _relevant_sentences(
     for (sentence, source, rank), text, context, cosine in zip(sentences, texts, contexts, similarity):
         coverage = question_coverage(text, terms)
         relevance = weights.relevance_cosine * float(cosine) + weights.relevance_coverage * coverage + weights.relevance_rank / rank
-        scored.append(_Sentence(relevance, sentence, source, float(cosine), coverage, context))
+        scored.append(ScoredSentence(relevance, sentence, source, float(cosine), coverage, context, rank))
     scored.sort(key=lambda s: -s.relevance)
     return scored
 
 
-def _scored_candidates(
-    store: Store, sentence: _Sentence, qtype: QuestionType, terms: dict[str, float], sentence_score: float, weights: ScoringWeights
+def score_candidates(
+    found: list[Candidate],
+    sentence: ScoredSentence,
+    qtype: QuestionType,
+    terms: dict[str, float],
+    sentence_score: float,
+    weights: ScoringWeights = SCORING_WEIGHTS,
 ) -> list[Candidate]:
     """The candidates of one sentence, each with its score and score parts."""
-    found = sentence_candidates(store, sentence.source, sentence.span, qtype.options)
     entity_spans = [(c.start, c.end, c.label) for c in found if c.label in ENTITY_LABELS]
     for candidate in found:
         inside = {
@@ -320,7 +328,7 @@ def _scored_candidates(
             if s >= candidate.start and e <= candidate.end and (s, e) != (candidate.start, candidate.end)
         }
         candidate.score, parts = _score(candidate, qtype, terms, sentence_score, inside, weights)
-        candidate.parts = replace(parts, cosine=sentence.cosine, coverage=sentence.coverage, context=sentence.context)
+        candidate.parts = replace(parts, cosine=sentence.cosine, coverage=sentence.coverage, context=sentence.context, rank=sentence.rank)
     return found
 
 

@@ -15,3 +15,4 @@ from .beir import (
 )
 from .beir_data import BeirData, beir_index_dir, ndcg_at_k, read_beir, recall_at_k
 from .qa import QAItem, QAReport, _squash, evaluate_qa, exact_match, f1_score, normalize_answer, read_qa_file
+from .squad import SquadData, evaluate_squad, open_squad_engine, read_squad, squad_index_dir

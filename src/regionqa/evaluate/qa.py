@@ -71,6 +71,7 @@ class QAItem:
     question: str
     answers: list[str]
     evidence: str | None
+    source: str | None = None  # the source that holds the answer, when known (SQuAD: its paragraph)
 
 
 def read_qa_file(path: Path) -> list[QAItem]:
@@ -120,6 +121,8 @@ def evaluate_qa(items: list[QAItem], ask: Callable[[str], object], ks: tuple[int
         if item.evidence:
             wanted = _squash(item.evidence)
             rank = next((hit.rank for hit in result.passages if wanted in _squash(hit.chunk.text)), None)
+        elif item.source:
+            rank = next((hit.rank for hit in result.passages if hit.chunk.source == item.source), None)
         rows.append(
             {
                 "id": item.id,
@@ -135,7 +138,7 @@ def evaluate_qa(items: list[QAItem], ask: Callable[[str], object], ks: tuple[int
         )
     answerable = [r for r in rows if r["gold"]]
     unanswerable = [r for r in rows if not r["gold"]]
-    with_evidence = [r for r in answerable if r["gold"]] if any(i.evidence for i in items) else []
+    with_evidence = [r for r in answerable if r["gold"]] if any(i.evidence or i.source for i in items) else []
     n = max(len(answerable), 1)
     recall = {
         f"@{k}": sum(1 for r in with_evidence if r["evidence_rank"] and r["evidence_rank"] <= k) / max(len(with_evidence), 1) for k in ks

@@ -1,0 +1,173 @@
+"""Read the passage: the span reader trained here (training/, MODEL_CARD.md), run with onnxruntime.
+
+The reader is all-MiniLM-L6-v2 fine-tuned on SQuAD 2.0 questions to give every word piece of
+"[CLS] question [SEP] passage [SEP]" a start and an end logit; a span's score is its start
+logit plus its end logit, and [CLS]'s own pair is the no-answer score. It reads the best
+sentences of the retrieved passages (with their neighbours), all windows in one batched call,
+and its scores become features of the one scorer (scoring.py), beside the typed candidates.
+Loaded only when a question is answered; torch is never imported.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+MAX_WORD_PIECES = 192  # the window the reader was trained on (training/train_reader.py --max-length)
+STRIDE = 64  # word pieces shared by consecutive windows of a long passage
+MAX_ANSWER_PIECES = 30  # the longest span the reader may propose
+NO_READING = -12.0  # the reader's margin for a span no window holds whole: below any span it reads
+
+
+def reader_margin(margin: float | None) -> float:
+    """A candidate's reader score less the reader's best, as a feature: NO_READING when it was not read whole."""
+    return NO_READING if margin is None else max(margin, NO_READING)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A piece of a source's text for the reader: `text` starts at character `start` of `source`."""
+
+    source: str
+    start: int
+    text: str
+
+
+@dataclass(frozen=True)
+class ReaderSpan:
+    """A span the reader proposes, in the characters of its source, with its score."""
+
+    source: str
+    start: int
+    end: int
+    score: float  # start logit + end logit
+
+
+@dataclass
+class _Window:
+    source: str
+    offsets: np.ndarray  # (pieces, 2) character offsets into the source; -1 for question and special pieces
+    start_logits: np.ndarray
+    end_logits: np.ndarray
+
+
+@dataclass
+class Reading:
+    """What the reader made of one question's passages: its spans and the score of any given span."""
+
+    windows: list[_Window] = field(default_factory=list)
+
+    @property
+    def null_score(self) -> float:
+        """The no-answer score: [CLS]'s start + end logit, the lowest over the windows (as in training)."""
+        return min((float(w.start_logits[0] + w.end_logits[0]) for w in self.windows), default=0.0)
+
+    def best_spans(self, limit: int = 5) -> list[ReaderSpan]:
+        """The highest-scoring spans over all windows, best first, each span once."""
+        spans: dict[tuple[str, int, int], float] = {}
+        for window in self.windows:
+            for score, first, last in _top_spans(window, limit):
+                key = (window.source, int(window.offsets[first, 0]), int(window.offsets[last, 1]))
+                spans[key] = max(score, spans.get(key, -np.inf))
+        ranked = sorted(spans.items(), key=lambda item: -item[1])[:limit]
+        return [ReaderSpan(source, start, end, score) for (source, start, end), score in ranked]
+
+    def span_score(self, source: str, start: int, end: int) -> float | None:
+        """The reader's score of exactly this span (its first piece's start logit plus its last piece's
+        end logit), the best over the windows that hold it whole; None when no window does."""
+        best = None
+        for window in self.windows:
+            if window.source != source:
+                continue
+            inside = np.nonzero((window.offsets[:, 0] >= 0) & (window.offsets[:, 1] > start) & (window.offsets[:, 0] < end))[0]
+            if not len(inside) or window.offsets[inside[0], 0] > start or window.offsets[inside[-1], 1] < end:
+                continue  # the window cuts the span
+            score = float(window.start_logits[inside[0]] + window.end_logits[inside[-1]])
+            best = score if best is None else max(best, score)
+        return best
+
+
+def _top_spans(window: _Window, limit: int) -> list[tuple[float, int, int]]:
+    """(score, first piece, last piece) of the window's best spans of at most MAX_ANSWER_PIECES pieces."""
+    context = window.offsets[:, 0] >= 0
+    n = len(context)
+    index = np.arange(n)
+    length = index[None, :] - index[:, None]
+    valid = (length >= 0) & (length < MAX_ANSWER_PIECES) & context[:, None] & context[None, :]
+    if not valid.any():
+        return []
+    scores = np.where(valid, window.start_logits[:, None] + window.end_logits[None, :], -np.inf)
+    flat = scores.ravel()
+    count = min(limit, int(valid.sum()))
+    top = np.argpartition(-flat, count - 1)[:count]
+    return [(float(flat[i]), *divmod(int(i), n)) for i in sorted(top, key=lambda i: -flat[i])]
+
+
+class Reader:
+    """The span reader: an onnxruntime session and its word-piece tokenizer."""
+
+    def __init__(self, model: Path, tokenizer_file: Path, threads: int | None = None):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        from ..onnx_encoder import session_options
+
+        tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        tokenizer.enable_truncation(MAX_WORD_PIECES, stride=STRIDE, strategy="only_second")
+        tokenizer.no_padding()
+        self.tokenizer = tokenizer
+        self.session = ort.InferenceSession(str(model), session_options(ort, threads), providers=["CPUExecutionProvider"])
+        self.seconds = 0.0  # time spent reading, over all questions (the reader's share of `ask`'s timings)
+
+    def read(self, question: str, passages: list[Passage]) -> Reading:
+        """Every window of every passage, read in one batched call."""
+        if not passages:
+            return Reading()
+        started = time.perf_counter()
+        encodings = self.tokenizer.encode_batch([(question, passage.text) for passage in passages])
+        windows: list[tuple[Passage, object]] = []
+        for passage, encoding in zip(passages, encodings):
+            windows.extend((passage, piece) for piece in [encoding, *encoding.overflowing])
+        width = max(len(piece.ids) for _, piece in windows)
+        feed = {name: np.zeros((len(windows), width), dtype=np.int64) for name in ("input_ids", "attention_mask", "token_type_ids")}
+        for row, (_, piece) in enumerate(windows):
+            feed["input_ids"][row, : len(piece.ids)] = piece.ids
+            feed["attention_mask"][row, : len(piece.ids)] = 1
+            feed["token_type_ids"][row, : len(piece.ids)] = piece.type_ids
+        start_logits, end_logits = self.session.run(["start_logits", "end_logits"], feed)
+        reading = Reading()
+        for row, (passage, piece) in enumerate(windows):
+            n = len(piece.ids)
+            offsets = np.full((n, 2), -1, dtype=np.int64)
+            for i, (sequence, (first, last)) in enumerate(zip(piece.sequence_ids, piece.offsets)):
+                if sequence == 1:
+                    offsets[i] = (passage.start + first, passage.start + last)
+            reading.windows.append(_Window(passage.source, offsets, start_logits[row, :n], end_logits[row, :n]))
+        self.seconds += time.perf_counter() - started
+        return reading
+
+
+READER_FOLDER = Path(__file__).resolve().parent.parent / "reader_model"  # shipped in the package, see its MODEL_CARD.md
+MODEL_FILE = "reader-int8.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+
+
+def load_reader(folder: Path | None = None, stamps: Path | None = None, full_check: bool = False) -> Reader:
+    """The shipped reader after checking its files' sha256 (integrity.READER_FILES); ModelError says why it cannot be used.
+
+    `stamps` is where the check remembers files already hashed (the index's models folder), so
+    that a cold `ask` pays a stat() instead of hashing 23 MB (~30 ms)."""
+    from ..errors import ModelError
+    from ..integrity import READER_FILES, check_stamped
+
+    folder = folder or READER_FOLDER
+    check_stamped(folder, READER_FILES, stamps, "regionqa", full=full_check)
+    try:
+        return Reader(folder / MODEL_FILE, folder / TOKENIZER_FILE)
+    except ImportError as error:
+        raise ModelError(f"onnxruntime or tokenizers cannot be imported ({error})") from None
+    except Exception as error:  # onnxruntime raises its own exception types for files it cannot load
+        raise ModelError(f"onnxruntime cannot load the reader {folder / MODEL_FILE} ({str(error).splitlines()[0][:200]})") from None

@@ -1,0 +1,120 @@
+"""The span reader on the query path: its windows and spans, the snapping to typed candidates, its
+integrity check (hash by stamp at `ask`, in full at `doctor`), and the setting that switches it off."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import SMALL_NAME, SMALL_QUESTION, SMALL_TEXT, assert_one_line_error
+from regionqa.answer.candidates import Candidate
+from regionqa.answer.combine import _snapped
+from regionqa.answer.reader import READER_FOLDER, Passage, ReaderSpan, load_reader
+from regionqa.config import READER_DIR_ENV, READER_ENV
+from regionqa.integrity import READER_FILES
+from regionqa.models import Span
+
+
+@pytest.fixture(scope="session")
+def reader():
+    return load_reader()
+
+
+def test_every_span_lies_in_its_passage_and_scores_as_the_reader_scores_it(reader) -> None:
+    passage = Passage(SMALL_NAME, 100, SMALL_TEXT)
+    reading = reader.read(SMALL_QUESTION, [passage])
+    spans = reading.best_spans(5)
+    assert len(spans) == 5 and spans == sorted(spans, key=lambda s: -s.score)
+    for span in spans:
+        assert 100 <= span.start < span.end <= 100 + len(SMALL_TEXT)
+        assert reading.span_score(span.source, span.start, span.end) == pytest.approx(span.score)
+    assert reading.span_score("another source", spans[0].start, spans[0].end) is None
+
+
+def test_a_long_passage_is_read_in_overlapping_windows_and_a_cut_span_has_no_score(reader) -> None:
+    text = " ".join(f"Sentence {i} says that the port of Zarvonsk moved {i} million tons." for i in range(60))
+    reading = reader.read(SMALL_QUESTION, [Passage("long.txt", 0, text)])
+    assert len(reading.windows) > 2
+    covered = [(int(w.offsets[w.offsets[:, 0] >= 0][0, 0]), int(w.offsets[:, 1].max())) for w in reading.windows]
+    assert covered[0][0] == 0 and covered[-1][1] == len(text)
+    assert all(later[0] < earlier[1] for earlier, later in zip(covered, covered[1:]))  # the stride overlaps them
+    assert reading.span_score("long.txt", 0, len(text)) is None  # no window holds the whole text
+
+
+def test_passages_of_several_sources_are_read_in_one_call(reader) -> None:
+    passages = [Passage("a.txt", 0, SMALL_TEXT), Passage("b.txt", 7, "Tea is grown in Lankaran.")]
+    reading = reader.read(SMALL_QUESTION, passages)
+    assert {w.source for w in reading.windows} == {"a.txt", "b.txt"}
+    assert reader.read(SMALL_QUESTION, []).windows == []
+
+
+def _candidate(start: int, end: int, label: str) -> Candidate:
+    return Candidate("s.txt", start, end, "x" * (end - start), label, Span(0, 100, "", "SENT"))
+
+
+def test_a_reader_span_snaps_to_the_entity_or_figure_it_overlaps() -> None:
+    money = _candidate(10, 22, "MONEY")  # "$4.4 billion"
+    phrase = _candidate(0, 30, "NP")
+    candidates = [phrase, money]
+    assert _snapped(candidates, ReaderSpan("s.txt", 11, 14, 1.0)) is money  # "4.4" sits inside it
+    assert _snapped(candidates, ReaderSpan("s.txt", 8, 22, 1.0)) is money  # covers all of it
+    assert _snapped(candidates, ReaderSpan("s.txt", 0, 30, 1.0)) is phrase  # the same bounds
+    assert _snapped(candidates, ReaderSpan("s.txt", 2, 9, 1.0)) is None  # only the phrase: a span of its own
+    assert _snapped(candidates, ReaderSpan("other.txt", 11, 14, 1.0)) is None
+
+
+def test_ask_times_the_reader_within_the_answer_step(article_env) -> None:
+    from regionqa import open_engine
+
+    with open_engine() as engine:
+        result = engine.ask("How much cargo can the Alat port handle now?")
+    assert result.answer is not None and 0 < result.timings["read"] <= result.timings["answer"]
+
+
+def test_the_reader_can_be_switched_off_and_a_bad_setting_is_refused(cli, article_env, monkeypatch) -> None:
+    monkeypatch.setenv(READER_ENV, "off")
+    off = cli.json("ask", "Who is the President of Azerbaijan?")
+    assert off["answer"]["text"] == "Ilham Aliyev"
+    monkeypatch.setenv(READER_ENV, "maybe")
+    assert_one_line_error(cli("ask", "Who is the President of Azerbaijan?", exit_code=4), "REGIONQA_READER='maybe'", "on, off")
+
+
+def _reader_copy(target: Path, flip: str | None = None) -> Path:
+    target.mkdir()
+    for name in READER_FILES:
+        shutil.copyfile(READER_FOLDER / name, target / name)
+    if flip:
+        data = bytearray((target / flip).read_bytes())
+        data[len(data) // 2] ^= 0x01
+        (target / flip).write_bytes(bytes(data))
+    return target
+
+
+@pytest.mark.parametrize("changed", sorted(READER_FILES))
+def test_a_changed_reader_file_is_refused_by_ask_and_by_doctor(cli, small_copy, tmp_path, monkeypatch, changed) -> None:
+    monkeypatch.setenv(READER_DIR_ENV, str(_reader_copy(tmp_path / "reader", flip=changed)))
+    assert_one_line_error(cli("ask", SMALL_QUESTION, exit_code=4), changed, "has sha256", "reinstall")
+    checks = {c["name"]: c for c in json.loads(cli("doctor", "--json", exit_code=1).stdout)["checks"]}
+    assert checks["span reader"]["status"] == "FAIL" and changed in checks["span reader"]["detail"]
+
+
+def test_the_reader_is_hashed_once_then_checked_by_its_stamp(small_copy, tmp_path, monkeypatch) -> None:
+    from regionqa import integrity
+
+    folder = _reader_copy(tmp_path / "reader")
+    stamps = tmp_path / "stamps.json"
+    load_reader(folder, stamps)
+    assert set(json.loads(stamps.read_text())) == set(READER_FILES)
+
+    def no_hashing(path):
+        raise AssertionError(f"{path} was hashed again")
+
+    monkeypatch.setattr(integrity, "file_sha256", no_hashing)
+    load_reader(folder, stamps)  # unchanged stamps: no hash
+    os.utime(folder / "tokenizer.json", ns=(1, 1))  # a rewrite changes the stamp: hashed again
+    with pytest.raises(AssertionError, match="tokenizer.json was hashed again"):
+        load_reader(folder, stamps)
