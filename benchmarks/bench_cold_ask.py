@@ -10,6 +10,9 @@ index has no valid ONNX export: run `regionqa index build`) and REGIONQA_ENCODER
 Each run's wall time, CPU time (user + system, all threads) and peak resident memory come
 from wait4. Prints medians and their ratio,
 `regionqa --help` time and the machine: the machine may be shared, so the load average is shown.
+Beside `ask` (with the span reader, and with REGIONQA_READER=off) it times floor_ask.py, the least
+a process must do with these models (imports, ONNX sessions, encoding, FAISS, one reader call),
+the runs taking turns; the target (issue 11) is cold ask with the reader <= 1.3x the floor.
 """
 
 from __future__ import annotations
@@ -72,6 +75,27 @@ def measure(command: list[str], env: dict[str, str], runs: int) -> tuple[Run, li
     return median, done
 
 
+def measure_interleaved(commands: dict[str, tuple[list[str], dict[str, str]]], runs: int) -> dict[str, tuple[Run, list[Run]]]:
+    """Like `measure`, for several commands taking turns run by run, so that drift of a shared machine
+    falls on all of them alike (their ratios are what is compared)."""
+    for command, env in commands.values():
+        run(command, env)
+    done: dict[str, list[Run]] = {label: [] for label in commands}
+    for _ in range(runs):
+        for label, (command, env) in commands.items():
+            done[label].append(run(command, env))
+    out = {}
+    for label, runs_of in done.items():
+        median = Run(
+            statistics.median(r.wall for r in runs_of),
+            statistics.median(r.cpu for r in runs_of),
+            statistics.median(r.rss_mb for r in runs_of),
+            runs_of[-1].stdout,
+        )
+        out[label] = (median, runs_of)
+    return out
+
+
 def report(label: str, median: Run, runs: list[Run]) -> None:
     walls = " ".join(f"{r.wall:.3f}" for r in runs)
     print(f"{label:<20} median {median.wall:.3f} s wall, {median.cpu:.3f} s CPU, peak RSS {median.rss_mb:.0f} MB  (runs: {walls})")
@@ -111,8 +135,26 @@ def main() -> None:
 
     help_median, help_runs = measure([*regionqa_command(), "--help"], env, args.runs)
     report("regionqa --help", help_median, help_runs)
-    fast, fast_runs = measure(ask, fast_env, args.runs)
-    report("ask, ONNX path", fast, fast_runs)
+    floor = [sys.executable, str(Path(__file__).with_name("floor_ask.py")), str(args.index_dir), args.question]
+    timed = measure_interleaved(
+        {
+            "ask, reader on": (ask, fast_env),
+            "floor, reader": (floor, env),
+            "ask, reader off": (ask, {**fast_env, "REGIONQA_READER": "off"}),
+            "floor, no reader": ([*floor, "--no-reader"], env),
+        },
+        args.runs,
+    )
+    for label, (median, runs) in timed.items():
+        report(label, median, runs)
+    fast = timed["ask, reader on"][0]
+    ratio = fast.wall / timed["floor, reader"][0].wall
+    print(f"cold ask / floor, reader on:  {ratio:.2f}x (target <= 1.3x: {'met' if ratio <= 1.3 else 'NOT met'})")
+    print(f"cold ask / floor, reader off: {timed['ask, reader off'][0].wall / timed['floor, no reader'][0].wall:.2f}x")
+    print(
+        f"the reader's share: {fast.wall - timed['ask, reader off'][0].wall:+.3f} s of ask "
+        f"({timed['floor, reader'][0].wall - timed['floor, no reader'][0].wall:+.3f} s of the floor)"
+    )
     if args.torch_runs > 0:
         slow, slow_runs = measure(ask, torch_env, args.torch_runs)
         report("ask, torch path", slow, slow_runs)

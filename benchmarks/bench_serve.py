@@ -12,7 +12,8 @@ meets each question for the first time (its embedding is computed), later passes
 `--clients N` threads then share `--requests` more requests for throughput. Finally the same
 sequential questions are answered by a `engine_mod.Engine` in this process: the difference is
 what HTTP, JSON and uvicorn add. The server is stopped at the end (and on any error).
-Targets (issue 4): p50 <= 15 ms, p99 <= 50 ms on the article index.
+Two servers run side by side, one with the span reader and one without (REGIONQA_READER=off), and
+each question goes to both in turn. Target (issue 11): with the reader, p50 and p99 at most 2x those without.
 """
 
 from __future__ import annotations
@@ -143,8 +144,8 @@ def concurrent(url: str, sequence: list[str], clients: int) -> tuple[list[float]
     return latencies, time.perf_counter() - started
 
 
-def in_process(index_dir: Path, warm_up: list[str], sequence: list[str]) -> list[float]:
-    """The same questions through engine_mod.Engine and render.result_json, without HTTP."""
+def in_process(index_dir: Path, warm_up: list[str], sequence: list[str]) -> tuple[list[float], list[float]]:
+    """The same questions through engine_mod.Engine and render.result_json, without HTTP; (milliseconds, reader milliseconds)."""
     from regionqa import engine as engine_mod
     from regionqa import render
     from regionqa.config import Settings
@@ -152,19 +153,51 @@ def in_process(index_dir: Path, warm_up: list[str], sequence: list[str]) -> list
     engine = engine_mod.Engine(Settings(index_dir=index_dir, corpus_dir=index_dir / "unused"))
     for question in warm_up:
         engine.ask(question)
-    out = []
+    out, read = [], []
     for question in sequence:
         started = time.perf_counter()
-        render.dumps(render.result_json(engine.ask(question, 5)))
+        result = engine.ask(question, 5)
+        render.dumps(render.result_json(result))
         out.append((time.perf_counter() - started) * 1000)
+        read.append(result.timings.get("read", 0.0) * 1000)
     engine.close()
+    return out, read
+
+
+def start_server(index_dir: Path, env: dict[str, str], reader: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    command = [*regionqa_command(), "--index-dir", str(index_dir), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    print(f"command: REGIONQA_READER={reader} {' '.join(command)}")
+    server = subprocess.Popen(command, env={**env, "REGIONQA_READER": reader}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return server, f"http://127.0.0.1:{port}"
+
+
+def stop(server: subprocess.Popen) -> None:
+    if server.poll() is None:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def sequential_pair(client, urls: dict[str, str], sequence: list[str]) -> dict[str, list[float]]:
+    """Each question to the server with the reader and to the one without, alternating which goes first,
+    so that drift of this shared machine falls on both alike."""
+    out: dict[str, list[float]] = {name: [] for name in urls}
+    for i, question in enumerate(sequence):
+        for name in list(urls) if i % 2 == 0 else list(urls)[::-1]:
+            out[name].append(ask(client, urls[name], question))
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--index-dir", type=Path, help="a built index (default: index the article into a temporary folder)")
-    parser.add_argument("--requests", type=int, default=300, help="measured sequential requests (and concurrent ones with --clients)")
+    parser.add_argument(
+        "--requests", type=int, default=300, help="measured sequential requests per server (and concurrent ones with --clients)"
+    )
     parser.add_argument("--warm-up", type=int, default=20, help="unmeasured requests first")
     parser.add_argument("--clients", type=int, default=2, help="concurrent clients for the throughput run (0: skip)")
     parser.add_argument("--no-in-process", action="store_true", help="skip the in-process engine comparison")
@@ -177,55 +210,56 @@ def main() -> None:
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
     temporary = Path(tempfile.mkdtemp(prefix="bench-serve-"))
-    server = None
+    servers: list[subprocess.Popen] = []
     try:
         index_dir = args.index_dir or build_article_index(temporary, env)
         pool = questions()
         sequence = [pool[i % len(pool)] for i in range(args.requests)]
         warm_up = [WARM_UP[i % len(WARM_UP)] for i in range(args.warm_up)]
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        command = [*regionqa_command(), "--index-dir", str(index_dir), "serve", "--host", "127.0.0.1", "--port", str(port)]
         print(f"machine: {machine()}")
-        print(f"command: {' '.join(command)}")
-        started = time.perf_counter()
-        server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        urls = {}
+        for reader in ("on", "off"):
+            server, urls[reader] = start_server(index_dir, env, reader)
+            servers.append(server)
         with httpx.Client() as client:
-            health = wait_for_health(client, url, server, args.startup_timeout)
-            print(f"server up in {time.perf_counter() - started:.1f} s: {health}")
-            for question in warm_up:
-                ask(client, url, question)
+            for server, url in zip(servers, urls.values()):
+                started = time.perf_counter()
+                print(f"server up in {time.perf_counter() - started:.1f} s: {wait_for_health(client, url, server, args.startup_timeout)}")
+                for question in warm_up:
+                    ask(client, url, question)
             began = time.perf_counter()
-            sequential = [ask(client, url, question) for question in sequence]
+            timed = sequential_pair(client, urls, sequence)
             seconds = time.perf_counter() - began
         first = min(len(pool), len(sequence))
-        print(f"{len(pool)} distinct questions, {args.requests} sequential requests after {args.warm_up} warm-up; top_k 5")
-        print(line("POST /ask sequential, all", sequential, seconds))
-        print(line("  first time each question", sequential[:first]))
-        if len(sequence) > first:
-            print(line("  repeated questions", sequential[first:]))
+        print(f"{len(pool)} distinct questions, {args.requests} sequential requests to each server after {args.warm_up} warm-up; top_k 5")
+        for reader, ms in timed.items():
+            print(line(f"POST /ask, reader {reader}", ms, seconds / 2))
+            print(line("  first time each question", ms[:first]))
+            if len(sequence) > first:
+                print(line("  repeated questions", ms[first:]))
+        on, off = percentiles(timed["on"]), percentiles(timed["off"])
+        ratio50, ratio99 = on["p50"] / off["p50"], on["p99"] / off["p99"]
+        print(
+            f"reader on / off: p50 {ratio50:.2f}x, p99 {ratio99:.2f}x (target <= 2x each: {'met' if max(ratio50, ratio99) <= 2 else 'NOT met'})"
+        )
         if args.clients:
-            latencies, wall = concurrent(url, sequence, args.clients)
-            print(line(f"POST /ask, {args.clients} concurrent clients", latencies, wall))
+            latencies, wall = concurrent(urls["on"], sequence, args.clients)
+            print(line(f"POST /ask, {args.clients} concurrent clients, reader on", latencies, wall))
         if not args.no_in_process:
-            engine_ms = in_process(index_dir, warm_up, sequence)
-            print(line("Engine.ask in-process (no HTTP)", engine_ms))
-            overhead = statistics.median(sequential) - statistics.median(engine_ms)
+            engine_ms, read_ms = in_process(index_dir, warm_up, sequence)
+            print(line("Engine.ask in-process (no HTTP), reader on", engine_ms))
+            print(line("  of which the reader", read_ms))
             print(
-                f"HTTP + uvicorn + JSON add {overhead:.1f} ms at the median (HTTP / in-process: {statistics.median(sequential) / statistics.median(engine_ms):.2f}x)"
+                f"the reader's share of in-process ask: {sum(read_ms) / sum(engine_ms):.0%} of the time (median {statistics.median(read_ms):.1f} ms)"
             )
-        p = percentiles(sequential)
-        verdict = "met" if p["p50"] <= 15 and p["p99"] <= 50 else "NOT met"
-        print(f"targets p50 <= 15 ms and p99 <= 50 ms: {verdict}")
+            overhead = statistics.median(timed["on"]) - statistics.median(engine_ms)
+            print(
+                f"HTTP + uvicorn + JSON add {overhead:.1f} ms at the median (HTTP / in-process: {statistics.median(timed['on']) / statistics.median(engine_ms):.2f}x)"
+            )
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
-        if server is not None and server.poll() is None:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+        for server in servers:
+            stop(server)
         shutil.rmtree(temporary, ignore_errors=True)
 
 
