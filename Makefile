@@ -13,6 +13,7 @@ Q ?= How much cargo can the Alat port handle now?
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m compileall -q src  # as pip does for a regular install: no cold start compiles regionqa's modules
 	touch $(STAMP)
 
 install: $(STAMP)
