@@ -86,12 +86,6 @@ class QuestionType:
     extreme: tuple[str, int] | None = None  # "the second-largest": ("max", 2); "the smallest": ("min", 1)
 
 
-def focus_noun(question: str) -> str | None:
-    """The stem of the head noun of the focus phrase, or None."""
-    phrase = focus_phrase(question)
-    return stem(phrase[-1]) if phrase else None
-
-
 def focus_phrase(question: str) -> list[str]:
     """The words of the noun phrase after which/what, ending at its head noun.
 
@@ -307,7 +301,8 @@ def classify(question: str) -> QuestionType:
     q = expand_contractions(question).lower()
     words = [w for _, _, w in tokens(q)]
     stems = [stem(w) for w in words]
-    focus = focus_noun(question)
+    phrase = focus_phrase(question)
+    focus = stem(phrase[-1]) if phrase else None  # the stem of the phrase's head noun
     head = next((kind for kind, heads in HEAD_STEMS.items() if focus in heads), None)
     wording = _Wording(q, words, stems, head)
     rule = next((r for r in TYPE_RULES if r.matches(wording)), _THING)
@@ -317,7 +312,7 @@ def classify(question: str) -> QuestionType:
         primary=rule.primary,
         secondary=rule.secondary,
         focus=focus,
-        focus_words=frozenset(stem(w) for w in focus_phrase(question)),
+        focus_words=frozenset(stem(w) for w in phrase),
         excluded=excluded_stems(question),
         range_end="low" if stem_set & LOW_STEMS else "high" if stem_set & HIGH_STEMS else None,
         years=tuple(int(y) for y in YEAR_WORD.findall(q)),
