@@ -1,26 +1,25 @@
 """What a question asks for: its answer type, focus noun, excluded words, range end, years and units.
 
 The question is analysed with rules only: no spaCy import on the query path. The word lists
-are data (`cues.json`, read once at import); the label sets and the year pattern come from
-`regionqa.lexicon`.
+are data (the answerer's entries of `lexicon.json`, read once by `regionqa.lexicon`), like the
+label sets and the year pattern that come from there.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from pathlib import Path
 
 from ..lexicon import CURRENCIES, ENTITY_LABELS, NUMBER_LABELS, PLACE_LABELS, STOPWORDS, UNITS, YEAR_WORD, is_year
+from ..lexicon import words as lexicon_words
 
 # Labels the answerer gives to spans that are not spaCy entities or figures: noun phrases,
 # "X of Y" phrases, quoted titles, place phrases, unlabelled proper names and choice options.
 PHRASE_LABELS = frozenset({"NP", "NP_OF", "TITLE", "PLACE_PHRASE", "PROPER", "OPTION"})
 
-_CUES = json.loads((Path(__file__).with_name("cues.json")).read_text(encoding="utf-8"))  # pathlib: importlib.resources is slow to import
+_CUES = lexicon_words()  # the answerer's word lists are entries of lexicon.json
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|\w+(?:[’'-]\w+)*", re.UNICODE)
 
 
