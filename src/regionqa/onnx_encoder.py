@@ -116,11 +116,11 @@ def verify_onnx(index_dir: Path, full: bool = False) -> Path:
     mtime with utime(2); but whoever can do that can rewrite the record too, which a hash on
     every query would not stop either.
     """
-    return _verify(index_dir, full)[0]
+    return verified_export(index_dir, full)[0]
 
 
-def _verify(index_dir: Path, full: bool) -> tuple[Path, dict]:
-    """verify_onnx, returning the record as well."""
+def verified_export(index_dir: Path, full: bool = False) -> tuple[Path, dict]:
+    """verify_onnx, returning the record (as read before any stamp refresh) as well."""
     files = onnx_files(index_dir)
     if not files.model.is_file():
         raise ModelError(f"no ONNX query encoder in {files.model.parent}")
@@ -249,7 +249,7 @@ def _cpu_count() -> int:
 
 def load_onnx_encoder(index_dir: Path, full_check: bool = False) -> OnnxEncoder:
     """The verified ONNX query encoder of an index folder; ModelError says why it cannot be used."""
-    model, record = _verify(index_dir, full=full_check)
+    model, record = verified_export(index_dir, full=full_check)
     tokenizer_text, _ = tokenizer_json(record.get("tokenizer_sha256"))
     try:
         return OnnxEncoder(model, tokenizer_text)
