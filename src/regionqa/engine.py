@@ -56,10 +56,9 @@ class Engine:
         else sentence-transformers), and only when a question needs it: listings never load it."""
         if self._encoder is None:
             from .config import ENCODER_ENV
-            from .onnx_encoder import check_encoder, open_query_encoder
+            from .onnx_encoder import open_query_encoder
 
-            choice = check_encoder(self.settings.encoder, ENCODER_ENV)
-            self._encoder = open_query_encoder(self.settings.index_dir, choice, notify=self.notify)
+            self._encoder = open_query_encoder(self.settings.index_dir, self.settings.encoder, notify=self.notify, setting=ENCODER_ENV)
         return self._encoder
 
     def close(self) -> None:

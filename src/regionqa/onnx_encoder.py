@@ -269,7 +269,9 @@ def check_encoder(choice: str, setting: str = "encoder") -> str:
     return choice
 
 
-def open_query_encoder(index_dir: Path, encoder: str = "auto", notify: Callable[[str], None] | None = None) -> Encoder:
+def open_query_encoder(
+    index_dir: Path, encoder: str = "auto", notify: Callable[[str], None] | None = None, setting: str = "encoder"
+) -> Encoder:
     """The encoder for questions (list[str] -> normalised float32 array, one row per text).
 
     The index folder's ONNX export when it is present and verified; otherwise (auto) the
@@ -277,9 +279,10 @@ def open_query_encoder(index_dir: Path, encoder: str = "auto", notify: Callable[
     notice through `notify` saying how to get the fast path. A tampered or corrupted ONNX file
     is refused the same way: its answer would be wrong, a slow answer isn't. encoder="torch"
     forces sentence-transformers; encoder="onnx" turns a missing or invalid ONNX export into a
-    ModelError (exit code 4) instead of the fallback.
+    ModelError (exit code 4) instead of the fallback. An `encoder` not in ENCODER_CHOICES is a
+    ModelError that names `setting`, where the choice came from (REGIONQA_ENCODER for a command).
     """
-    if check_encoder(encoder) == "torch":
+    if check_encoder(encoder, setting) == "torch":
         return encode
     try:
         return load_onnx_encoder(index_dir)
