@@ -36,7 +36,7 @@ class Settings:
     chunking: ChunkSettings = ChunkSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     embed_batch_size: int = 32
-    encoder: str = "auto"  # embedding.ENCODER_CHOICES; checked when the encoder is opened (a ModelError, exit 4)
+    encoder: str = "auto"  # onnx_encoder.ENCODER_CHOICES; checked when the encoder is opened (a ModelError, exit 4)
     user_data: bool = False  # True when the folders fell back to the per-user data folder
     # The per-user data folder (BEIR evaluation indexes live there); platformdirs' unless the environment moves it.
     data_dir: Path = field(default_factory=lambda: user_data_dir())
