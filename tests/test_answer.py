@@ -79,10 +79,12 @@ def test_a_question_type_carries_its_cues() -> None:
 
 
 def test_the_calibration_is_read_from_its_data_file() -> None:
+    data = json.loads(calibration_file().read_text(encoding="utf-8"))
     fitted = calibration()
-    assert list(fitted.coefficients)[0] == "bias" and fitted.abstain_below == 0.49
+    assert list(fitted.coefficients)[0] == "bias" and fitted.coefficients == data["coefficients"]
+    assert fitted.abstain_below == data["abstain_below"]
     values = dict.fromkeys(fitted.coefficients, 0.0) | {"bias": 1.0}
-    assert confidence(values) == pytest.approx(1 / (1 + math.exp(5.001)))
+    assert confidence(values) == pytest.approx(1 / (1 + math.exp(-data["coefficients"]["bias"])))
 
 
 def test_calibrate_writes_the_file_the_answerer_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,4 +104,5 @@ def test_calibrate_writes_the_file_the_answerer_reads(tmp_path: Path, monkeypatc
 def test_scoring_weights_are_one_frozen_instance() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         SCORING_WEIGHTS.fit_primary = 2.0  # type: ignore[misc]
-    assert ScoringWeights(excluded=0.5).excluded == 0.5 and SCORING_WEIGHTS.excluded == 0.1
+    changed = SCORING_WEIGHTS.excluded + 0.5
+    assert ScoringWeights(excluded=changed).excluded == changed and SCORING_WEIGHTS == ScoringWeights()

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,9 @@ import pytest
 
 from regionqa import embedding
 from regionqa.config import ENCODER_ENV, Settings
+from regionqa.engine import open_encoder
 from regionqa.errors import ModelError
-from regionqa.onnx_encoder import OnnxEncoder, _batches, check_encoder, load_onnx_encoder, onnx_files, open_query_encoder, verify_onnx
+from regionqa.onnx_encoder import OnnxEncoder, _batches, load_onnx_encoder, onnx_files, open_query_encoder, verify_onnx
 from regionqa.onnx_export import EXPORT_MIN_COSINE, KnownExports, known_exports, prepare_query_encoder
 
 ARTICLE = Path(__file__).resolve().parent.parent / "corpus" / "azerbaijan-central-asia.txt"
@@ -30,9 +32,10 @@ QUESTION = "How much cargo can the Alat port handle now?"
 FORBIDDEN = ("torch", "sentence_transformers", "transformers", "spacy", "thinc", "fastapi", "uvicorn", "trafilatura", "pypdf", "docx")
 
 
-def encoder_choice() -> str:
-    """REGIONQA_ENCODER as a command reads it (config.Settings), checked as the engine checks it."""
-    return check_encoder(Settings.from_environment().encoder, ENCODER_ENV)
+def command_encoder(index_dir: Path, notify=None):
+    """The query encoder a command opens on an index folder: REGIONQA_ENCODER as config.Settings
+    reads it, opened and checked by engine.open_encoder as the engine opens it."""
+    return open_encoder(replace(Settings.from_environment(), index_dir=index_dir), notify)
 
 
 @pytest.fixture(scope="module")
@@ -149,35 +152,35 @@ def copy_index(built, target: Path) -> Path:
 def test_fallback_when_the_onnx_file_is_missing(tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.delenv(ENCODER_ENV, raising=False)
     notices: list[str] = []
-    encoder = open_query_encoder(tmp_path / "no-index", encoder_choice(), notify=notices.append)
+    encoder = command_encoder(tmp_path / "no-index", notify=notices.append)
     assert encoder is embedding.encode
     assert len(notices) == 1 and "\n" not in notices[0] and "regionqa index build" in notices[0]
     assert capsys.readouterr().err == ""  # the notice goes to `notify`: library code never prints
     monkeypatch.setenv(ENCODER_ENV, "onnx")
     with pytest.raises(ModelError, match="regionqa index build"):
-        open_query_encoder(tmp_path / "no-index", encoder_choice())
+        command_encoder(tmp_path / "no-index")
 
 
 def test_forced_torch_path(built, monkeypatch, capsys) -> None:
     monkeypatch.setenv(ENCODER_ENV, "torch")
     notices: list[str] = []
-    assert open_query_encoder(built[1], encoder_choice(), notify=notices.append) is embedding.encode
+    assert command_encoder(built[1], notify=notices.append) is embedding.encode
     assert notices == [] and capsys.readouterr().err == ""
     monkeypatch.setenv(ENCODER_ENV, "fast please")
     with pytest.raises(ModelError, match="REGIONQA_ENCODER"):
-        open_query_encoder(built[1], encoder_choice())
+        command_encoder(built[1])
 
 
 def test_the_encoder_choice_is_a_checked_parameter(built, monkeypatch) -> None:
-    monkeypatch.setenv(ENCODER_ENV, "torch")  # read only by encoder_choice(), never by open_query_encoder
+    monkeypatch.setenv(ENCODER_ENV, "torch")  # read only by config.Settings, never by open_query_encoder
     assert isinstance(open_query_encoder(built[1]), OnnxEncoder)
     assert open_query_encoder(built[1], "torch") is embedding.encode
     with pytest.raises(ModelError, match="'gpu' is not one of: auto, onnx, torch"):
         open_query_encoder(built[1], "gpu")
     monkeypatch.setenv(ENCODER_ENV, " ONNX ")
-    assert encoder_choice() == "onnx"
+    assert Settings.from_environment().encoder == "onnx"
     monkeypatch.setenv(ENCODER_ENV, "")
-    assert encoder_choice() == "auto"
+    assert Settings.from_environment().encoder == "auto"
 
 
 def flip_byte(path: Path, offset: int) -> None:
@@ -208,15 +211,15 @@ def test_a_damaged_onnx_export_is_refused(built, tmp_path: Path, monkeypatch, da
         files.record.write_text("{not json", encoding="utf-8")
     monkeypatch.delenv(ENCODER_ENV, raising=False)
     notices: list[str] = []
-    assert open_query_encoder(index, encoder_choice(), notify=notices.append) is embedding.encode
+    assert command_encoder(index, notify=notices.append) is embedding.encode
     assert len(notices) == 1 and "regionqa index build" in notices[0]
     monkeypatch.setenv(ENCODER_ENV, "onnx")
     with pytest.raises(ModelError):
-        open_query_encoder(index, encoder_choice())
+        command_encoder(index)
     # A build repairs it (here from the export this process already verified: a link, not a re-export).
     monkeypatch.delenv(ENCODER_ENV)
     assert prepare_query_encoder(index) is None
-    assert isinstance(open_query_encoder(index, encoder_choice()), OnnxEncoder)
+    assert isinstance(command_encoder(index), OnnxEncoder)
 
 
 def test_tampering_that_restores_mtime_is_caught_by_the_full_check(built, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .models import Answer, Fact, Hit, Result
+from .models import Answer, Hit, Result
 from .render import offset_only
 
 # ---------------------------------------------------------------- building a model from the library's data
@@ -140,10 +140,6 @@ class FactOut(Out):
     start: Offset
     end: Offset
     sentence: str = Field(description="The sentence the figure stands in.")
-
-    @classmethod
-    def of(cls, fact: Fact) -> FactOut:
-        return _pick(cls, fact)
 
 
 class AskOut(Out):

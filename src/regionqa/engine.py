@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from . import store as store_mod
-from .config import Settings
+from .config import ENCODER_ENV, Settings
 from .errors import BadInputError, ModelError
 from .indexing import build, expected_manifest
 from .models import Fact, Result
@@ -42,6 +42,14 @@ def check_top_k(top_k: int) -> int:
     return top_k
 
 
+def open_encoder(settings: Settings, notify: Callable[[str], None] | None = None) -> Encoder:
+    """The query encoder that settings pick for their index folder: `settings.encoder` (a command's
+    REGIONQA_ENCODER), checked by open_query_encoder and named as REGIONQA_ENCODER when it is not a choice."""
+    from .onnx_encoder import open_query_encoder
+
+    return open_query_encoder(settings.index_dir, settings.encoder, notify=notify, setting=ENCODER_ENV)
+
+
 class Engine:
     """An opened index plus the query encoder: answers many questions in one process."""
 
@@ -57,11 +65,7 @@ class Engine:
         """The query encoder, picked once per engine (ONNX when the index has a valid export,
         else sentence-transformers), and only when a question needs it: listings never load it."""
         if self._encoder is None:
-            from .config import ENCODER_ENV
-            from .onnx_encoder import check_encoder, open_query_encoder
-
-            choice = check_encoder(self.settings.encoder, ENCODER_ENV)
-            self._encoder = open_query_encoder(self.settings.index_dir, choice, notify=self.notify)
+            self._encoder = open_encoder(self.settings, self.notify)
         return self._encoder
 
     @property

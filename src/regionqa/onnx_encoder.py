@@ -93,11 +93,11 @@ def verify_onnx(index_dir: Path, full: bool = False) -> Path:
     mtime with utime(2); but whoever can do that can rewrite the record too, which a hash on
     every query would not stop either.
     """
-    return _verify(index_dir, full)[0]
+    return verified_export(index_dir, full)[0]
 
 
-def _verify(index_dir: Path, full: bool) -> tuple[Path, dict]:
-    """verify_onnx, returning the record as well."""
+def verified_export(index_dir: Path, full: bool = False) -> tuple[Path, dict]:
+    """verify_onnx, returning the record (as read before any stamp refresh) as well."""
     files = onnx_files(index_dir)
     if not files.model.is_file():
         raise ModelError(f"no ONNX query encoder in {files.model.parent}")
@@ -231,7 +231,7 @@ def _cpu_count() -> int:
 
 def load_onnx_encoder(index_dir: Path, full_check: bool = False) -> OnnxEncoder:
     """The verified ONNX query encoder of an index folder; ModelError says why it cannot be used."""
-    model, record = _verify(index_dir, full=full_check)
+    model, record = verified_export(index_dir, full=full_check)
     tokenizer_text, _ = tokenizer_json(record.get("tokenizer_sha256"))
     try:
         return OnnxEncoder(model, tokenizer_text)
@@ -251,7 +251,9 @@ def check_encoder(choice: str, setting: str = "encoder") -> str:
     return choice
 
 
-def open_query_encoder(index_dir: Path, encoder: str = "auto", notify: Callable[[str], None] | None = None) -> Encoder:
+def open_query_encoder(
+    index_dir: Path, encoder: str = "auto", notify: Callable[[str], None] | None = None, setting: str = "encoder"
+) -> Encoder:
     """The encoder for questions (list[str] -> normalised float32 array, one row per text).
 
     The index folder's ONNX export when it is present and verified; otherwise (auto) the
@@ -259,9 +261,10 @@ def open_query_encoder(index_dir: Path, encoder: str = "auto", notify: Callable[
     notice through `notify` saying how to get the fast path. A tampered or corrupted ONNX file
     is refused the same way: its answer would be wrong, a slow answer isn't. encoder="torch"
     forces sentence-transformers; encoder="onnx" turns a missing or invalid ONNX export into a
-    ModelError (exit code 4) instead of the fallback.
+    ModelError (exit code 4) instead of the fallback. An `encoder` not in ENCODER_CHOICES is a
+    ModelError that names `setting`, where the choice came from (REGIONQA_ENCODER for a command).
     """
-    if check_encoder(encoder) == "torch":
+    if check_encoder(encoder, setting) == "torch":
         return encode
     try:
         return load_onnx_encoder(index_dir)

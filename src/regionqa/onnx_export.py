@@ -16,7 +16,7 @@ from pathlib import Path
 from .embedding import MODEL_NAME, WEIGHTS_SHA256, encode, quiet_offline_hugging_face, tokenizer_json, verified_model_dir
 from .errors import ModelError
 from .integrity import file_sha256
-from .onnx_encoder import ONNX_FORMAT, OnnxEncoder, OnnxFiles, file_stamp, onnx_files, read_record, verify_onnx, write_record
+from .onnx_encoder import ONNX_FORMAT, OnnxEncoder, OnnxFiles, file_stamp, onnx_files, verified_export, verify_onnx, write_record
 
 ONNX_OPSET = 17
 EXPORT_MIN_COSINE = 0.9999
@@ -162,27 +162,30 @@ def _link_known_export(index_dir: Path, known: KnownExports) -> Path | None:
         if other == Path(index_dir).resolve():
             continue
         try:
-            verify_onnx(other, full=True)
-            source = onnx_files(other)
-            record = read_record(source.record)
+            _, record = verified_export(other, full=True)
         except ModelError:
             continue
-        _link_or_copy(source, target)
+        source = onnx_files(other)
+        linked = _link_or_copy(source, target)
         files = {key: {**record["files"][key], "stamp": file_stamp(getattr(target, key))} for key in ("model", "data")}
         write_record(target.record, {**record, "files": files, "copied_from": str(source.model)})
         try:
-            return verify_onnx(index_dir, full=True)
+            # Hard links are the files just hashed in full: the stamps just recorded are their check
+            # (the graph is hashed anyway). A copy is new bytes: it is hashed in full.
+            return verify_onnx(index_dir, full=not linked)
         except ModelError:
             return None
     return None
 
 
-def _link_or_copy(source: OnnxFiles, target: OnnxFiles) -> None:
-    """Weights, then graph, of `source` moved in as `target`'s: a hard link where it can be, else a copy."""
+def _link_or_copy(source: OnnxFiles, target: OnnxFiles) -> bool:
+    """Weights, then graph, of `source` moved in as `target`'s: a hard link where it can be, else a
+    copy. True when both are hard links."""
     import secrets
     import shutil
 
     target.model.parent.mkdir(parents=True, exist_ok=True)
+    linked = True
     for key in ("data", "model"):
         final = getattr(target, key)
         temporary = final.with_name(f".{final.name}.{secrets.token_hex(4)}.tmp")
@@ -190,7 +193,9 @@ def _link_or_copy(source: OnnxFiles, target: OnnxFiles) -> None:
             os.link(getattr(source, key), temporary)
         except OSError:
             shutil.copyfile(getattr(source, key), temporary)
+            linked = False
         os.replace(temporary, final)
+    return linked
 
 
 def _export(index_dir: Path, notify: Callable[[str], None] | None) -> Path:

@@ -1,26 +1,25 @@
 """What a question asks for: its answer type, focus noun, excluded words, range end, years and units.
 
 The question is analysed with rules only: no spaCy import on the query path. The word lists
-are data (`cues.json`, read once at import); the label sets and the year pattern come from
-`regionqa.lexicon`.
+are data (the answerer's entries of `lexicon.json`, read once by `regionqa.lexicon`), like the
+label sets and the year pattern that come from there.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from pathlib import Path
 
 from ..lexicon import CURRENCIES, ENTITY_LABELS, NUMBER_LABELS, PLACE_LABELS, STOPWORDS, UNITS, YEAR_WORD, is_year
+from ..lexicon import words as lexicon_words
 
 # Labels the answerer gives to spans that are not spaCy entities or figures: noun phrases,
 # "X of Y" phrases, quoted titles, place phrases, unlabelled proper names and choice options.
 PHRASE_LABELS = frozenset({"NP", "NP_OF", "TITLE", "PLACE_PHRASE", "PROPER", "OPTION", "SPAN"})  # SPAN: a reader span (combine.py)
 
-_CUES = json.loads((Path(__file__).with_name("cues.json")).read_text(encoding="utf-8"))  # pathlib: importlib.resources is slow to import
+_CUES = lexicon_words()  # the answerer's word lists are entries of lexicon.json
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|\w+(?:[’'-]\w+)*", re.UNICODE)
 
 
@@ -84,12 +83,6 @@ class QuestionType:
     asks_amount: bool = False  # an amount noun (trade, capacity, turnover) stands in the question
     options: tuple[str, ...] = ()  # "in person or online?": the answer is one of these
     extreme: tuple[str, int] | None = None  # "the second-largest": ("max", 2); "the smallest": ("min", 1)
-
-
-def focus_noun(question: str) -> str | None:
-    """The stem of the head noun of the focus phrase, or None."""
-    phrase = focus_phrase(question)
-    return stem(phrase[-1]) if phrase else None
 
 
 def focus_phrase(question: str) -> list[str]:
@@ -307,7 +300,8 @@ def classify(question: str) -> QuestionType:
     q = expand_contractions(question).lower()
     words = [w for _, _, w in tokens(q)]
     stems = [stem(w) for w in words]
-    focus = focus_noun(question)
+    phrase = focus_phrase(question)
+    focus = stem(phrase[-1]) if phrase else None  # the stem of the phrase's head noun
     head = next((kind for kind, heads in HEAD_STEMS.items() if focus in heads), None)
     wording = _Wording(q, words, stems, head)
     rule = next((r for r in TYPE_RULES if r.matches(wording)), _THING)
@@ -317,7 +311,7 @@ def classify(question: str) -> QuestionType:
         primary=rule.primary,
         secondary=rule.secondary,
         focus=focus,
-        focus_words=frozenset(stem(w) for w in focus_phrase(question)),
+        focus_words=frozenset(stem(w) for w in phrase),
         excluded=excluded_stems(question),
         range_end="low" if stem_set & LOW_STEMS else "high" if stem_set & HIGH_STEMS else None,
         years=tuple(int(y) for y in YEAR_WORD.findall(q)),

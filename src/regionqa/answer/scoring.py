@@ -291,20 +291,21 @@ def _relevant_sentences(
     # A list item is read with the line that introduces the list ("trade turnover ... regions:").
     contexts = [chunk_context(store.source_text(source), sentence, heading=False) for sentence, source, _ in sentences]
     texts = [f"{context} {sentence.text}" if context else sentence.text for context, (sentence, _, _) in zip(contexts, sentences)]
+    coverages = [question_coverage(text, terms) for text in texts]
     # Embedding sentences is the costly step of a cold answer: only the most promising ones,
     # by question-word coverage and passage rank, are embedded and kept.
     if len(sentences) > embedded:
         order = sorted(
             range(len(sentences)),
-            key=lambda i: -(weights.select_coverage * question_coverage(texts[i], terms) + weights.select_rank / sentences[i][2]),
+            key=lambda i: -(weights.select_coverage * coverages[i] + weights.select_rank / sentences[i][2]),
         )[:embedded]
         order.sort()
         sentences, texts, contexts = [sentences[i] for i in order], [texts[i] for i in order], [contexts[i] for i in order]
+        coverages = [coverages[i] for i in order]
     vectors = encode([question] + texts)
     similarity = vectors[1:] @ vectors[0]
     scored = []
-    for (sentence, source, rank), text, context, cosine in zip(sentences, texts, contexts, similarity):
-        coverage = question_coverage(text, terms)
+    for (sentence, source, rank), context, coverage, cosine in zip(sentences, contexts, coverages, similarity):
         relevance = weights.relevance_cosine * float(cosine) + weights.relevance_coverage * coverage + weights.relevance_rank / rank
         scored.append(ScoredSentence(relevance, sentence, source, float(cosine), coverage, context, rank))
     scored.sort(key=lambda s: -s.relevance)
