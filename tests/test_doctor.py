@@ -12,7 +12,7 @@ from regionqa import doctor
 from regionqa.config import Settings
 
 CHECKS = [
-    "embedding model", "embedding weights", "spaCy model", "query encoder (ONNX)", "corpus",
+    "embedding model", "embedding weights", "spaCy model", "query encoder (ONNX)", "span reader", "corpus",
     "index", "index manifest", "index files", "index freshness", "python", "packages",
 ]  # fmt: skip
 

@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING
 from . import store as store_mod
 from .config import ENCODER_ENV, Settings
 from .errors import BadInputError, ModelError
-from .indexing import build, expected_manifest
 from .models import Fact, Result
-from .sources import is_utf8, printable
+from .sources.names import is_utf8, printable
 
 if TYPE_CHECKING:
     from .answer.reader import Reader
@@ -56,7 +55,8 @@ class Engine:
     def __init__(self, settings: Settings, encoder: Encoder | None = None, notify: Callable[[str], None] | None = None):
         self.settings = settings
         self.notify = notify  # where notes go (the fallback to the slow query encoder); None: nowhere
-        self.store = store_mod.open_store(settings.index_dir, expected_manifest(settings))
+        # The build's modules (indexing, batches, every source reader) are not imported on the question path.
+        self.store = store_mod.open_store(settings.index_dir, store_mod.manifest_for(settings.chunking))
         self._encoder = encoder
         self._reader: Reader | None = None
 
@@ -123,6 +123,8 @@ def open_engine(
 ) -> Engine:
     """Open the index for questions, building it first (reporting to `progress`) when there is none and that is wanted."""
     if build_if_missing and store_mod.current_generation(settings.index_dir) is None:
+        from .indexing import build
+
         if notify:
             notify(f"no index in {settings.index_dir} yet: building it from {settings.corpus_dir} (once)…")
         build(settings, progress=progress, notify=notify)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -47,18 +47,8 @@ class BuildReport:
 
 
 def expected_manifest(settings: Settings) -> store_mod.Manifest:
-    """The manifest identity this code builds and accepts."""
-    from .embedding import DIMENSION, MODEL_NAME, MODEL_PACKAGE, WEIGHTS_SHA256
-    from .nlp import SPACY_MODEL, SPACY_VERSION
-
-    return store_mod.Manifest(
-        schema_version=store_mod.SCHEMA_VERSION,
-        embedding_model=f"{MODEL_NAME} ({MODEL_PACKAGE})",
-        embedding_sha256=WEIGHTS_SHA256,
-        dimension=DIMENSION,
-        spacy_model=f"{SPACY_MODEL}=={SPACY_VERSION}",
-        chunking=asdict(settings.chunking),
-    )
+    """The manifest identity this code builds and accepts (store.manifest_for the settings' chunking)."""
+    return store_mod.manifest_for(settings.chunking)
 
 
 def _deduplicate(sources: list[Source], report: BuildReport) -> list[Source]:

@@ -11,44 +11,35 @@ a row in `corpus.READERS`. Heavy parsers (pypdf, python-docx, selectolax, trafil
 imported inside the functions that use them, so that `regionqa --help` and `ask` stay fast.
 """
 
-from .corpus import MAX_FILE_BYTES, READERS, SUPPORTED_SUFFIXES, LoadReport, discover, load_corpus, matches_globs, read_file, source_name
-from .html import HTML_SUFFIXES, html_to_text, is_web_page, too_deep, web_page_to_text
-from .jsonl import JSONL_SUFFIX, MAX_LINE_PROBLEMS
-from .names import RECORD_SEPARATOR, WEB_FOLDER, content_hash, file_part, is_utf8, printable
-from .office import DOCX_SUFFIX, docx_to_text
-from .pdf import PAGE_SEPARATOR, PDF_SUFFIX, join_pages, pdf_to_text, reflow
-from .text import TEXT_SUFFIXES, decode
+from importlib import import_module
 
-__all__ = [
-    "DOCX_SUFFIX",
-    "HTML_SUFFIXES",
-    "JSONL_SUFFIX",
-    "MAX_FILE_BYTES",
-    "MAX_LINE_PROBLEMS",
-    "PAGE_SEPARATOR",
-    "PDF_SUFFIX",
-    "READERS",
-    "RECORD_SEPARATOR",
-    "SUPPORTED_SUFFIXES",
-    "TEXT_SUFFIXES",
-    "WEB_FOLDER",
-    "LoadReport",
-    "content_hash",
-    "decode",
-    "discover",
-    "docx_to_text",
-    "file_part",
-    "html_to_text",
-    "is_utf8",
-    "is_web_page",
-    "join_pages",
-    "load_corpus",
-    "matches_globs",
-    "pdf_to_text",
-    "printable",
-    "read_file",
-    "reflow",
-    "source_name",
-    "too_deep",
-    "web_page_to_text",
-]
+# Each name and the module that defines it. Loaded on first use (PEP 562), so that importing one
+# light module, such as `sources.names` on the question path, does not load every reader.
+_HOMES = {
+    "corpus": (
+        "MAX_FILE_BYTES",
+        "READERS",
+        "SUPPORTED_SUFFIXES",
+        "LoadReport",
+        "discover",
+        "load_corpus",
+        "matches_globs",
+        "read_file",
+        "source_name",
+    ),
+    "html": ("HTML_SUFFIXES", "html_to_text", "is_web_page", "too_deep", "web_page_to_text"),
+    "jsonl": ("JSONL_SUFFIX", "MAX_LINE_PROBLEMS"),
+    "names": ("RECORD_SEPARATOR", "WEB_FOLDER", "content_hash", "file_part", "is_utf8", "printable"),
+    "office": ("DOCX_SUFFIX", "docx_to_text"),
+    "pdf": ("PAGE_SEPARATOR", "PDF_SUFFIX", "join_pages", "pdf_to_text", "reflow"),
+    "text": ("TEXT_SUFFIXES", "decode"),
+}
+_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f".{module}", __name__), name)

@@ -22,6 +22,7 @@ from .generations import (
     check_index_dir,
     current_generation,
     lock_index,
+    manifest_for,
     new_generation,
     publish,
     read_manifest,
