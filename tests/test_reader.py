@@ -118,3 +118,9 @@ def test_the_reader_is_hashed_once_then_checked_by_its_stamp(small_copy, tmp_pat
     os.utime(folder / "tokenizer.json", ns=(1, 1))  # a rewrite changes the stamp: hashed again
     with pytest.raises(AssertionError, match="tokenizer.json was hashed again"):
         load_reader(folder, stamps)
+
+
+def test_a_question_longer_than_a_window_is_cut_not_fatal(reader) -> None:
+    question = "How much cargo can the port handle " * 60 + "?"
+    reading = reader.read(question, [Passage(SMALL_NAME, 0, SMALL_TEXT)])
+    assert reading.windows and reading.best_spans(1)[0].end <= len(SMALL_TEXT)

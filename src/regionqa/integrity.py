@@ -64,7 +64,7 @@ def write_record(path: Path, record: dict) -> None:
 # The span reader shipped in the package (src/regionqa/reader_model/, trained by training/train_reader.py,
 # see its MODEL_CARD.md): every file that shapes its output, with the sha256 it was measured with.
 READER_FILES = {
-    "reader-int8.onnx": "6535bb8b3fb86aa894a5853d7b1932d57e338976f57f26aaf63135a10d9e3712",
+    "reader-int8.onnx": "eacdf0441b7715ac38bcf5d743fa0ed240bc1baa930a0379f244c160410993e6",
     "tokenizer.json": "a74ea463268bd3ebac55f486ff196369c1cc6bfcc290e12e48ca45ddcdeace53",
 }
 

@@ -20,6 +20,7 @@ from ..lexicon import STOPWORDS
 from ..models import Hit
 from ..store import Store
 from .candidates import Candidate
+from .confidence import confidence, features
 from .question import PHRASE_LABELS, tokens
 from .reader import Passage, Reader, ReaderSpan, Reading, reader_margin
 from .scoring import Encoder, Ranking, ScoredSentence, rank_candidates, score_candidates
@@ -62,6 +63,8 @@ def read_and_join(
     ranking = rank_candidates(store, question, hits, encode)
     if reader is None or not ranking.sentences:
         return ranking, None
+    if ranking.candidates:  # what the typed answerer alone would say, before the reader's spans join
+        ranking.typed_confidence = confidence(features(ranking))
     reading = reader.read(question, reader_passages(store, ranking.sentences[:READ_SENTENCES]))
     join_reading(store, ranking, reading)
     return ranking, reading
@@ -150,10 +153,11 @@ def candidate_features(ranking: Ranking, candidate: Candidate) -> dict[str, floa
     qtype = ranking.qtype
     top_typed = max((c.score for c in ranking.candidates if c.label != "SPAN"), default=0.0)
     words = [w for _, _, w in tokens(candidate.text) if w.lower() not in STOPWORDS]
-    return {
+    values = {
         "bias": 1.0,
         "typed": candidate.score if candidate.label != "SPAN" else 0.0,
         "typed_share": candidate.score / top_typed if top_typed > 0 else 0.0,
+        "typed_top": 1.0 if candidate.label != "SPAN" and top_typed > 0 and candidate.score == top_typed else 0.0,
         "fit": min(p.fit, 1.5),
         "repeated": p.repeated,
         "proximity": p.proximity,
@@ -172,6 +176,10 @@ def candidate_features(ranking: Ranking, candidate: Candidate) -> dict[str, floa
         "words": min(len(words), 10) / 10,
         "extreme": 1.0 if p.extreme else 0.0,
     }
+    # Where the typed scorer knows little (no typed wh-word), the reader should count for more.
+    untyped = values["untyped_question"]
+    values.update(reader_untyped=values["reader"] * untyped, reader_top_untyped=values["reader_top"] * untyped)
+    return values
 
 
 def _logistic(z: float) -> float:

@@ -74,6 +74,7 @@ def joined_features(ranking: Ranking, reading: Reading) -> dict[str, float]:
         # SQuAD 2.0's no-answer signal: the reader's best span against [CLS] (its "nothing here" score).
         answerable=max(min(spans[0].score - reading.null_score, 10.0), -10.0) if spans else -10.0,
         margin=best.score - runner_up,
+        typed_confidence=ranking.typed_confidence,
     )
     return values
 

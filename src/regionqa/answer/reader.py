@@ -19,6 +19,7 @@ import numpy as np
 MAX_WORD_PIECES = 192  # the window the reader was trained on (training/train_reader.py --max-length)
 STRIDE = 64  # word pieces shared by consecutive windows of a long passage
 MAX_ANSWER_PIECES = 30  # the longest span the reader may propose
+MAX_QUESTION_PIECES = 64  # the most of a question the reader reads (questions of SQuAD are far shorter)
 NO_READING = -12.0  # the reader's margin for a span no window holds whole: below any span it reads
 
 
@@ -120,6 +121,7 @@ class Reader:
         tokenizer.no_padding()
         self.tokenizer = tokenizer
         self.session = ort.InferenceSession(str(model), session_options(ort, threads), providers=["CPUExecutionProvider"])
+        self._plain = None  # made when a long question first needs cutting (_cut)
         self.seconds = 0.0  # time spent reading, over all questions (the reader's share of `ask`'s timings)
 
     def read(self, question: str, passages: list[Passage]) -> Reading:
@@ -127,6 +129,7 @@ class Reader:
         if not passages:
             return Reading()
         started = time.perf_counter()
+        question = self._cut(question)
         encodings = self.tokenizer.encode_batch([(question, passage.text) for passage in passages])
         windows: list[tuple[Passage, object]] = []
         for passage, encoding in zip(passages, encodings):
@@ -148,6 +151,21 @@ class Reader:
             reading.windows.append(_Window(passage.source, offsets, start_logits[row, :n], end_logits[row, :n]))
         self.seconds += time.perf_counter() - started
         return reading
+
+    def _cut(self, question: str) -> str:
+        """The question cut to MAX_QUESTION_PIECES word pieces: a window must keep room for the passage
+        (a longer question makes the tokenizer fail, as it cannot truncate the passage far enough)."""
+        if len(question) <= 100:
+            return question  # a word piece is at least a character: always room for the passage
+        if self._plain is None:  # a tokenizer without truncation (truncating the second text fails on one)
+            from tokenizers import Tokenizer
+
+            self._plain = Tokenizer.from_str(self.tokenizer.to_str())
+            self._plain.no_truncation()
+        pieces = self._plain.encode(question, add_special_tokens=False)
+        if len(pieces.ids) <= MAX_QUESTION_PIECES:
+            return question
+        return question[: pieces.offsets[MAX_QUESTION_PIECES - 1][1]]
 
 
 READER_FOLDER = Path(__file__).resolve().parent.parent / "reader_model"  # shipped in the package, see its MODEL_CARD.md

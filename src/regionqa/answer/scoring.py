@@ -219,6 +219,7 @@ class Ranking:
     names: list[str] = field(default_factory=list)  # the question's names and years
     terms: dict[str, float] = field(default_factory=dict)  # the question's stems and their weights (term_weights)
     sentences: list[ScoredSentence] = field(default_factory=list)  # the sentences scored, most relevant first
+    typed_confidence: float = 0.0  # the typed answerer's calibrated confidence in its best candidate (combine.read_and_join)
 
 
 @dataclass(frozen=True)
