@@ -24,10 +24,10 @@ from tokenizers import Tokenizer
 READER = Path(__file__).resolve().parent.parent / "src" / "regionqa" / "reader_model"
 
 
-def session(path: Path) -> ort.InferenceSession:
+def session(path: Path, level=ort.GraphOptimizationLevel.ORT_ENABLE_BASIC) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 2
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.graph_optimization_level = level
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
@@ -56,7 +56,7 @@ def main() -> None:
     if not with_reader:
         print(passage[:80])
         return
-    reader = session(READER / "reader-int8.onnx")
+    reader = session(READER / "reader-int8.onnx", ort.GraphOptimizationLevel.ORT_ENABLE_ALL)  # as regionqa opens it
     reader_tokenizer = Tokenizer.from_file(str(READER / "tokenizer.json"))
     reader_tokenizer.enable_truncation(192, stride=64, strategy="only_second")
     reader_tokenizer.no_padding()

@@ -188,7 +188,7 @@ class OnnxEncoder:
         return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
 
 
-def session_options(ort, threads: int | None = None):
+def session_options(ort, threads: int | None = None, optimization: str = "BASIC"):
     """onnxruntime session options for a small shared machine (the query encoder's and the reader's)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or _cpu_count()
@@ -197,9 +197,9 @@ def session_options(ort, threads: int | None = None):
     # Idle worker threads sleep instead of spinning: on a small shared machine a spinning
     # thread takes the core the Python code (answer scoring, rendering) needs next.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    # The exports are already optimised (fused attention, see onnx_export.export_onnx); the
-    # extended and layout passes found nothing more to gain and took ~40 ms of every cold start.
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    # The query encoder's export is already optimised (fused attention, see onnx_export.export_onnx):
+    # the extended and layout passes found nothing more to gain there and took ~40 ms of every cold start.
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, f"ORT_ENABLE_{optimization}")
     return options
 
 

@@ -11,6 +11,7 @@ Loaded only when a question is answered; torch is never imported.
 from __future__ import annotations
 
 import time
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,20 @@ class _Window:
     offsets: np.ndarray  # (pieces, 2) character offsets into the source; -1 for question and special pieces
     start_logits: np.ndarray
     end_logits: np.ndarray
+    _context: tuple | None = None
+
+    def context(self) -> tuple[list[int], list[int], list[float], list[float]]:
+        """The passage's pieces as plain lists (starts, ends, start logits, end logits), for bisect: a
+        candidate's score is looked up for every candidate, and numpy per lookup cost more than the reading."""
+        if self._context is None:
+            inside = self.offsets[:, 0] >= 0
+            self._context = (
+                self.offsets[inside, 0].tolist(),
+                self.offsets[inside, 1].tolist(),
+                self.start_logits[inside].tolist(),
+                self.end_logits[inside].tolist(),
+            )
+        return self._context
 
 
 @dataclass
@@ -83,10 +98,12 @@ class Reading:
         for window in self.windows:
             if window.source != source:
                 continue
-            inside = np.nonzero((window.offsets[:, 0] >= 0) & (window.offsets[:, 1] > start) & (window.offsets[:, 0] < end))[0]
-            if not len(inside) or window.offsets[inside[0], 0] > start or window.offsets[inside[-1], 1] < end:
+            starts, ends, start_logits, end_logits = window.context()
+            first = bisect_right(ends, start)  # the first piece that ends after the span starts
+            last = bisect_left(starts, end) - 1  # the last piece that starts before it ends
+            if first > last or starts[first] > start or ends[last] < end:
                 continue  # the window cuts the span
-            score = float(window.start_logits[inside[0]] + window.end_logits[inside[-1]])
+            score = start_logits[first] + end_logits[last]
             best = score if best is None else max(best, score)
         return best
 
@@ -120,7 +137,10 @@ class Reader:
         tokenizer.enable_truncation(MAX_WORD_PIECES, stride=STRIDE, strategy="only_second")
         tokenizer.no_padding()
         self.tokenizer = tokenizer
-        self.session = ort.InferenceSession(str(model), session_options(ort, threads), providers=["CPUExecutionProvider"])
+        # All graph optimisations, as the reader was measured with (training/export_reader.py): on the int8 reader they
+        # start in 54 ms instead of 91 and read two windows in 15.4 ms instead of 19.1 (basic passes only).
+        options = session_options(ort, threads, optimization="ALL")
+        self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
         self._plain = None  # made when a long question first needs cutting (_cut)
         self.seconds = 0.0  # time spent reading, over all questions (the reader's share of `ask`'s timings)
 
