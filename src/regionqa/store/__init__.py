@@ -7,7 +7,7 @@ one `Store` (reader.py). Only this package runs SQL."""
 # found; the order is what benchmarks/bench_cold_ask.py measured.
 import numpy  # noqa: F401, I001
 
-from .database import SCHEMA_VERSION, IndexWriter, VectorsWritten, indexed_hashes, migrate, read_stored_vectors
+from .database import SCHEMA_VERSION, IndexWriter, manifest_for, VectorsWritten, indexed_hashes, migrate, read_stored_vectors
 from .documents import DocumentBM25
 from .generations import (
     CURRENT_FILE,
@@ -22,7 +22,6 @@ from .generations import (
     check_index_dir,
     current_generation,
     lock_index,
-    manifest_for,
     new_generation,
     publish,
     read_manifest,

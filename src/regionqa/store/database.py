@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import NamedTuple
 
@@ -13,10 +14,25 @@ import numpy as np
 from ..errors import IndexStateError
 from ..lexicon import FTS_TOKENIZER
 from ..models import Analysis, Chunk, Source
-from .generations import DATABASE_FILE, REBUILD_HINT
+from .generations import DATABASE_FILE, REBUILD_HINT, Manifest
 from .vectors import build_vector_index, vector_index_type
 
 SCHEMA_VERSION = 2
+
+
+def manifest_for(chunking) -> Manifest:
+    """The manifest identity this code builds and accepts: the schema, the models, the chunk settings (a ChunkSettings)."""
+    from ..embedding import DIMENSION, MODEL_NAME, MODEL_PACKAGE, WEIGHTS_SHA256
+    from ..nlp import SPACY_MODEL, SPACY_VERSION
+
+    return Manifest(
+        schema_version=SCHEMA_VERSION,
+        embedding_model=f"{MODEL_NAME} ({MODEL_PACKAGE})",
+        embedding_sha256=WEIGHTS_SHA256,
+        dimension=DIMENSION,
+        spacy_model=f"{SPACY_MODEL}=={SPACY_VERSION}",
+        chunking=asdict(chunking),
+    )
 
 
 def m001_create_tables(db: sqlite3.Connection) -> None:

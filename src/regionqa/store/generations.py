@@ -78,22 +78,6 @@ class Manifest:
         }
 
 
-def manifest_for(chunking) -> Manifest:
-    """The manifest identity this code builds and accepts: the schema, the models, the chunk settings (a ChunkSettings)."""
-    from ..embedding import DIMENSION, MODEL_NAME, MODEL_PACKAGE, WEIGHTS_SHA256
-    from ..nlp import SPACY_MODEL, SPACY_VERSION
-    from .database import SCHEMA_VERSION
-
-    return Manifest(
-        schema_version=SCHEMA_VERSION,
-        embedding_model=f"{MODEL_NAME} ({MODEL_PACKAGE})",
-        embedding_sha256=WEIGHTS_SHA256,
-        dimension=DIMENSION,
-        spacy_model=f"{SPACY_MODEL}=={SPACY_VERSION}",
-        chunking=asdict(chunking),
-    )
-
-
 # ---------------------------------------------------------------- generations
 
 
