@@ -10,7 +10,7 @@ Data, none of it seen by the reader in training and none of it a validation or b
     and the out-of-corpus sets eval/{out_of_corpus,heldout_out_of_corpus,final_out_of_corpus}.jsonl.
 Every question goes through retrieval, the typed candidates and the reader (answer.combine.read_and_join),
 exactly as `ask` runs them. Then:
-  1. the scorer: a logistic regression over answer.combine.candidate_features of every candidate of the
+  1. the scorer: a logistic regression over answer.combine.ranking_features of every candidate of the
      answerable questions, each candidate's target its token F1 against the gold answers (soft labels, as
      a positive and a negative row weighted F1 and 1 - F1);
   2. the confidence: a logistic regression over answer.confidence.joined_features of each question's best
@@ -32,7 +32,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from regionqa.answer.combine import apply_scorer, candidate_features, read_and_join  # noqa: E402
+from regionqa.answer.combine import apply_scorer, ranking_features, read_and_join  # noqa: E402
 from regionqa.answer.confidence import confidence, joined_features  # noqa: E402
 from regionqa.config import Settings  # noqa: E402
 from regionqa.engine import open_engine  # noqa: E402
@@ -74,7 +74,8 @@ def ask_all(engine, items, group: str) -> list[Asked]:
             out.append(Asked(group, item.id, item.answers, None, None, {}))
             continue
         candidates = {
-            key(c): (candidate_features(ranking, c), f1_score(c.text, item.answers) if item.answers else 0.0) for c in ranking.candidates
+            key(c): (values, f1_score(c.text, item.answers) if item.answers else 0.0)
+            for c, values in zip(ranking.candidates, ranking_features(ranking))
         }
         out.append(Asked(group, item.id, item.answers, ranking, reading, candidates))
     return out

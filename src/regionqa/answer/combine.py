@@ -10,7 +10,6 @@ candidate ("$4.4 billion", not "4.4"); any other becomes a candidate of its own 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cache
@@ -52,7 +51,7 @@ def rank_answers(
     """The typed ranking, or with a reader the joined one: typed candidates and reader spans under the learned scorer."""
     ranking, reading = read_and_join(store, question, hits, encode, reader)
     if reading is not None:
-        apply_scorer(ranking, [candidate_features(ranking, c) for c in ranking.candidates], joined().scorer)
+        apply_scorer(ranking, ranking_features(ranking), joined().scorer)
     return ranking, reading
 
 
@@ -73,7 +72,7 @@ def read_and_join(
 def apply_scorer(ranking: Ranking, features: list[dict[str, float]], weights: dict[str, float]) -> None:
     """Score each candidate by the logistic scorer over its features (in the order of ranking.candidates), best first."""
     for candidate, values in zip(ranking.candidates, features):
-        candidate.score = _logistic(sum(w * values[name] for name, w in weights.items()))
+        candidate.score = confidence(values, weights)  # the same logistic over named features
     ranking.candidates.sort(key=lambda c: (-c.score, c.end - c.start))
 
 
@@ -147,11 +146,17 @@ def _span_candidate(store: Store, ranking: Ranking, span: ReaderSpan) -> Candida
     return candidate
 
 
-def candidate_features(ranking: Ranking, candidate: Candidate) -> dict[str, float]:
-    """What the learned scorer weighs: the typed score and its parts, the reader's score, the kind of span."""
+def ranking_features(ranking: Ranking) -> list[dict[str, float]]:
+    """candidate_features of every candidate of the ranking, in its order (the best typed score found once)."""
+    top_typed = max((c.score for c in ranking.candidates if c.label != "SPAN"), default=0.0)
+    return [candidate_features(ranking, c, top_typed) for c in ranking.candidates]
+
+
+def candidate_features(ranking: Ranking, candidate: Candidate, top_typed: float) -> dict[str, float]:
+    """What the learned scorer weighs: the typed score and its parts, the reader's score, the kind of span.
+    `top_typed`: the best typed score among the ranking's candidates."""
     p = candidate.parts
     qtype = ranking.qtype
-    top_typed = max((c.score for c in ranking.candidates if c.label != "SPAN"), default=0.0)
     words = [w for _, _, w in tokens(candidate.text) if w.lower() not in STOPWORDS]
     values = {
         "bias": 1.0,
@@ -180,7 +185,3 @@ def candidate_features(ranking: Ranking, candidate: Candidate) -> dict[str, floa
     untyped = values["untyped_question"]
     values.update(reader_untyped=values["reader"] * untyped, reader_top_untyped=values["reader_top"] * untyped)
     return values
-
-
-def _logistic(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
