@@ -46,6 +46,15 @@ class Settings:
     # The per-user data folder (BEIR evaluation indexes live there); platformdirs' unless the environment moves it.
     data_dir: Path = field(default_factory=lambda: user_data_dir())
 
+    def wants_reader(self) -> bool:
+        """Whether questions are answered with the span reader; ModelError (exit 4) naming REGIONQA_READER
+        when the setting is not one of READER_CHOICES."""
+        from .errors import ModelError
+
+        if self.reader not in READER_CHOICES:
+            raise ModelError(f"{READER_ENV}={self.reader!r} is not one of: {', '.join(READER_CHOICES)}")
+        return self.reader == "on"
+
     @classmethod
     def from_environment(
         cls,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from . import store as store_mod
 from .config import ENCODER_ENV, Settings
-from .errors import BadInputError, ModelError
+from .errors import BadInputError
 from .models import Fact, Result
 from .sources.names import is_utf8, printable
 
@@ -71,16 +71,12 @@ class Engine:
     @property
     def reader(self) -> Reader | None:
         """The span reader, loaded when a question first needs it; None when the settings switch it off."""
-        if self.settings.reader == "off":
+        if not self.settings.wants_reader():
             return None
         if self._reader is None:
-            from .answer.reader import load_reader
-            from .config import READER_CHOICES, READER_ENV
-            from .onnx_encoder import ONNX_FOLDER
+            from .answer.reader import load_reader, stamps_file
 
-            if self.settings.reader not in READER_CHOICES:
-                raise ModelError(f"{READER_ENV}={self.settings.reader!r} is not one of: {', '.join(READER_CHOICES)}")
-            self._reader = load_reader(self.settings.reader_dir, self.settings.index_dir / ONNX_FOLDER / "reader-stamps.json")
+            self._reader = load_reader(self.settings.reader_dir, stamps_file(self.settings.index_dir))
         return self._reader
 
     def close(self) -> None:

@@ -193,6 +193,13 @@ MODEL_FILE = "reader-int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 
 
+def stamps_file(index_dir: Path) -> Path:
+    """Where an index folder remembers the reader's files already hashed (beside its ONNX query encoder)."""
+    from ..onnx_encoder import ONNX_FOLDER
+
+    return Path(index_dir) / ONNX_FOLDER / "reader-stamps.json"
+
+
 def load_reader(folder: Path | None = None, stamps: Path | None = None, full_check: bool = False) -> Reader:
     """The shipped reader after checking its files' sha256 (integrity.READER_FILES); ModelError says why it cannot be used.
 
