@@ -15,8 +15,8 @@ from pathlib import Path
 
 from .embedding import MODEL_NAME, WEIGHTS_SHA256, encode, quiet_offline_hugging_face, tokenizer_json, verified_model_dir
 from .errors import ModelError
-from .integrity import file_sha256
-from .onnx_encoder import ONNX_FORMAT, OnnxEncoder, OnnxFiles, file_stamp, onnx_files, verified_export, verify_onnx, write_record
+from .integrity import file_sha256, file_stamp, write_record
+from .onnx_encoder import ONNX_FORMAT, OnnxEncoder, OnnxFiles, onnx_files, verified_export, verify_onnx
 
 ONNX_OPSET = 17
 EXPORT_MIN_COSINE = 0.9999
