@@ -117,11 +117,16 @@ def read_beir(folder: Path, split: str) -> BeirData:
     )  # fmt: skip
 
 
+def safe_name(text: str, default: str) -> str:
+    """`text` as a file or folder name: every character outside [A-Za-z0-9_.-] an underscore; `default` for nothing."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text) or default
+
+
 def beir_index_dir(folder: Path, data_dir: Path) -> Path:
     """The BEIR folder's own index: <data_dir (the per-user data folder)>/beir/<folder name>.
 
     Never in the project or beside the user's index: it holds the benchmark's text, and benchmark
     licences (SciFact: CC BY-NC) keep that out of anything a checkout could commit or ship.
     """
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(folder).resolve().name) or "corpus"
+    name = safe_name(Path(folder).resolve().name, "corpus")
     return data_dir / "beir" / name

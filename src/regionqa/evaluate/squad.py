@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 from ..errors import BadInputError
 from ..models import Source
 from ..sources.names import content_hash
+from .beir_data import safe_name
 from .qa import QAItem, QAReport, evaluate_qa
 
 
@@ -42,7 +42,7 @@ def read_squad(path: Path, titles: Collection[str] | None = None) -> SquadData:
             if titles is not None and article["title"] not in titles:
                 continue
             for number, paragraph in enumerate(article["paragraphs"], start=1):
-                name = f"{_safe(article['title'])}/p{number:03d}"
+                name = f"{safe_name(article['title'], 'article')}/p{number:03d}"
                 text = paragraph["context"]
                 sources.append(Source(name=name, text=text, content_hash=content_hash(text), title=article["title"]))
                 for qa in paragraph["qas"]:
@@ -57,14 +57,10 @@ def read_squad(path: Path, titles: Collection[str] | None = None) -> SquadData:
     return SquadData(Path(path).stem, sources, items)
 
 
-def _safe(title: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", title) or "article"
-
-
 def squad_index_dir(data: SquadData, data_dir: Path) -> Path:
     """The file's own index in the per-user data folder, one per set of paragraphs (never in the project)."""
     digest = hashlib.sha256("\n".join(s.content_hash for s in data.sources).encode()).hexdigest()[:12]
-    return data_dir / "squad" / f"{_safe(data.name)}-{digest}"
+    return data_dir / "squad" / f"{safe_name(data.name, 'article')}-{digest}"
 
 
 def open_squad_engine(data: SquadData, settings, notify: Callable[[str], None] | None = None):
