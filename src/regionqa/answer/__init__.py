@@ -1,12 +1,14 @@
 """Answer the question itself: a short typed span with a confidence, or an honest abstention.
 
-No reader model can be installed offline, so the answer is chosen from what the index
-already holds: the entities, figures, quoted titles and noun phrases of the sentences in
-the retrieved passages. The steps, one module each:
+The answer is chosen among typed candidates (the entities, figures, quoted titles and noun
+phrases of the best sentences of the retrieved passages) and the spans of a reader trained
+here (`reader_model/`). The steps, one module each:
   question.py    what the question asks for (its type, focus noun, cues), by rules only
   candidates.py  the candidate spans of a sentence
-  scoring.py     their scores and the ranking (the numbers in weights.py, `ScoringWeights`)
-  confidence.py  how sure the best candidate is (coefficients in `calibration.json`)
+  scoring.py     the typed scores and ranking (the numbers in weights.py, `ScoringWeights`)
+  reader.py      the span reader (onnxruntime) over the best sentences and their neighbours
+  combine.py     reader spans joined with the typed candidates under one learned scorer (`joined.json`)
+  confidence.py  how sure the best candidate is (coefficients in `calibration.json`, `joined.json`)
   extract.py     the answer or an abstention, and the facts that bear on the question
 """
 
