@@ -11,7 +11,7 @@ import pytest
 from documents import encrypt_pdf, make_docx, make_pdf
 from regionqa.errors import BadInputError, SourceError
 from regionqa.models import location_of
-from regionqa.sources import content_hash, discover, file_part, load_corpus, matches_globs, read_file, reflow
+from regionqa.sources import content_hash, discover, file_part, load_corpus, matches_globs, read_file, reflow, source_identity
 
 
 def write(path: Path, data: str | bytes) -> Path:
@@ -297,7 +297,9 @@ def test_docx_paragraphs_and_table_cells_are_lines(tmp_path: Path) -> None:
         "Ports of the Caspian", "The Alat port handles 25 million tons.", "Port", "Capacity", "Kuryk", "6 million tons",
         "Tables come in reading order.",
     ]  # fmt: skip
-    assert source.pages == () and source.content_hash == content_hash(source.text)
+    assert source.pages == () and source.units is None
+    # The document's own metadata is kept, and is part of its identity (a corrected title refreshes the index).
+    assert source.meta["author"] == "python-docx" and source.content_hash == source_identity(source.text, None, source.meta)
 
 
 def test_docx_merged_cells_are_read_once(tmp_path: Path) -> None:

@@ -11,29 +11,75 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+PAGE, ROW, SLIDE, CHAPTER = "page", "row", "slide", "chapter"
+UNIT_KINDS = (PAGE, ROW, SLIDE, CHAPTER)
+# The kinds a passage that runs on is cited as a range of ("pp. 3–4", "slides 4–5"); a row or a
+# chapter is cited where the span starts, as a line is.
+_RANGES = {PAGE: ("p. {}", "pp. {}–{}"), SLIDE: ("slide {}", "slides {}–{}")}
+
+
+@dataclass(frozen=True)
+class Units:
+    """The parts a source is cited by: its pages, sheet rows, slides or chapters, where each starts in the text.
+
+    `labels` name the parts that are not cited by their number alone ("Sheet1 row 12",
+    "chapter 2: Rail ferries"); pages and slides have none and are cited as "p. 3", "slide 4".
+    """
+
+    kind: str  # one of UNIT_KINDS
+    starts: tuple[int, ...]  # offset where each part starts, the first 0
+    labels: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in UNIT_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(UNIT_KINDS)}; got {self.kind!r}")
+        if self.labels and len(self.labels) != len(self.starts):
+            raise ValueError(f"{len(self.labels)} labels for {len(self.starts)} parts")
+
+    def as_json(self) -> dict:
+        return {"kind": self.kind, "starts": list(self.starts), "labels": list(self.labels)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Units:
+        return cls(data["kind"], tuple(data["starts"]), tuple(data.get("labels", ())))
+
 
 @dataclass(frozen=True)
 class Source:
-    """One document: a file, or one record of a JSONL file."""
+    """One document: a file, one record of a JSONL file, one message of a mailbox or one attachment of a message."""
 
-    name: str  # stable id: path relative to the corpus folder, plus "#id" for JSONL records
+    name: str  # stable id: path relative to the corpus folder, plus "#id" for records, messages and attachments
     text: str
-    content_hash: str  # sha256 of the text (and page starts): the identity used for incremental builds
+    content_hash: str  # sha256 of the text (and units and metadata): the identity used for incremental builds
     title: str = ""
-    pages: tuple[int, ...] = ()  # offset where each page starts (PDF); empty for sources without pages
+    units: Units | None = None  # the pages, rows, slides or chapters it is cited by; None: cited by line
+    # Provenance, keys as known: "url", "title", "author", "date" (ISO: YYYY-MM-DD, or YYYY-MM / YYYY
+    # when that is all that is known), "modified", and for email "from", "to", "subject".
+    meta: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pages(self) -> tuple[int, ...]:
+        """Where each page starts (a PDF, a scan); empty for a source that has no pages."""
+        return self.units.starts if self.units is not None and self.units.kind == PAGE else ()
 
 
-def location_of(text: str, pages: Sequence[int], start: int, end: int | None = None) -> str:
-    """Where a span starts, as a person looks it up: "p. 3" in a source with pages, else "line 11".
+def location_of(text: str, units: Units | Sequence[int] | None, start: int, end: int | None = None) -> str:
+    """Where a span starts, as a person looks it up: "p. 3", "slide 4", "Sheet1 row 12", "chapter 2", else "line 11".
 
-    `pages` are the page start offsets, the first 0; the blank line between two pages belongs to
-    the first. With an `end`, a span that runs onto later pages gives them all: "pp. 3–4".
+    `units` are the parts of the source (a plain sequence of offsets is taken as page starts); the
+    blank line between two parts belongs to the first. With an `end`, a span that runs onto later
+    pages or slides gives them all: "pp. 3–4".
     """
-    if not pages:
+    if units is not None and not isinstance(units, Units):
+        units = Units(PAGE, tuple(units)) if units else None
+    if units is None or not units.starts:
         return f"line {text.count(chr(10), 0, start) + 1}"
-    first = max(bisect_right(pages, start), 1)
-    last = max(bisect_right(pages, end - 1), first) if end is not None and end > start else first
-    return f"p. {first}" if last == first else f"pp. {first}–{last}"
+    first = max(bisect_right(units.starts, start), 1)
+    if units.labels:
+        return units.labels[first - 1]
+    last = max(bisect_right(units.starts, end - 1), first) if end is not None and end > start else first
+    one, several = _RANGES[units.kind]
+    return one.format(first) if last == first else several.format(first, last)
 
 
 @dataclass(frozen=True)
@@ -89,7 +135,8 @@ class Hit:
     rank: int
     dense_score: float | None = None
     lexical_score: float | None = None
-    location: str = ""  # "p. 3", "pp. 3–4" or "line 11" in the source, for the citation
+    location: str = ""  # "p. 3", "pp. 3–4", "slide 4", "Sheet1 row 12" or "line 11" in the source, for the citation
+    meta: dict[str, str] = field(default_factory=dict)  # the source's provenance (Source.meta), for the citation
 
 
 @dataclass(frozen=True)
@@ -120,7 +167,8 @@ class Answer:
     sentence: str
     sentence_start: int
     label: str = ""
-    location: str = ""  # "p. 3" or "line 11" in the source, for the citation
+    location: str = ""  # "p. 3", "Sheet1 row 12" or "line 11" in the source, for the citation
+    meta: dict[str, str] = field(default_factory=dict)  # the source's provenance (Source.meta), for the citation
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,19 @@
-"""Read source documents from files: .txt, .md, .html/.htm, .pdf, .docx and .jsonl (one {"id","title","text"} a line).
+"""Read source documents from files: text (.txt, .md, .html/.htm, .jsonl), PDFs and scans (.pdf, .png, .jpg, .tif),
+office files (.docx, .pptx, .xlsx, .csv), books (.epub) and email (.eml, .mbox).
 
-One module per family of formats (text, html, pdf, office, jsonl); `corpus` finds the files of a
-corpus folder and reads each with the reader of its suffix; `names` says how a source is named
-and identified. A source's name is its path relative to the corpus folder (POSIX form), plus
-"#<id>" for a JSONL record; its identity for incremental builds is the sha256 of its text (and
-of its page starts, for a PDF). Offsets index the text read here, not the file's bytes.
+One module per family of formats (text, html, pdf, ocr, office, slides, tables, books, mail,
+jsonl); `corpus` finds the files of a corpus folder and reads each with the reader of its
+suffix; `names` says how a source is named and identified; `provenance` writes what a file says
+about itself (title, author, dates) as `Source.meta`. A source's name is its path relative to the
+corpus folder (POSIX form), plus "#<part>" for a JSONL record, a message of a mailbox or an
+attachment ("mail.eml#report.pdf"); its identity for incremental builds is the sha256 of its
+text, units and metadata. Offsets index the text read here, not the file's bytes; `Source.units`
+say where its pages, rows, slides or chapters start, for citations.
 
-To add a format: a function from the file's bytes to its text in the module of its family, and
-a row in `corpus.READERS`. Heavy parsers (pypdf, python-docx, selectolax, trafilatura) are
-imported inside the functions that use them, so that `regionqa --help` and `ask` stay fast.
+To add a format: a function from the file's bytes to its text (and units and metadata) in the
+module of its family, and a row in `corpus.READERS`. Heavy parsers (pypdf, python-docx,
+openpyxl, python-pptx, ebooklib, ocrmypdf, selectolax, trafilatura) are imported inside the
+functions that use them, so that `regionqa --help` and `ask` stay fast.
 """
 
 from importlib import import_module
@@ -23,15 +28,30 @@ _HOMES = {
         "LoadReport",
         "discover",
         "load_corpus",
-        "matches_globs",
         "read_file",
         "source_name",
     ),
-    "html": ("HTML_SUFFIXES", "html_to_text", "is_web_page", "too_deep", "web_page_to_text"),
+    "books": ("EPUB_SUFFIX", "epub_chapters"),
+    "html": ("HTML_SUFFIXES", "declared_charset", "html_to_text", "is_web_page", "page_metadata", "too_deep", "web_page_to_text"),
     "jsonl": ("JSONL_SUFFIX", "MAX_LINE_PROBLEMS"),
-    "names": ("RECORD_SEPARATOR", "WEB_FOLDER", "content_hash", "file_part", "is_utf8", "printable"),
-    "office": ("DOCX_SUFFIX", "docx_to_text"),
-    "pdf": ("PAGE_SEPARATOR", "PDF_SUFFIX", "join_pages", "pdf_to_text", "reflow"),
+    "mail": ("EML_SUFFIX", "MBOX_SUFFIX", "parse_message"),
+    "names": (
+        "CONTAINER_SUFFIXES",
+        "RECORD_SEPARATOR",
+        "WEB_FOLDER",
+        "source_identity",
+        "content_hash",
+        "file_part",
+        "is_utf8",
+        "matches_globs",
+        "printable",
+    ),
+    "ocr": ("IMAGE_SUFFIXES", "INSTALL_TESSERACT", "tesseract_installed"),
+    "office": ("DOCX_SUFFIX", "docx_to_text", "read_docx"),
+    "pdf": ("PAGE_SEPARATOR", "PDF_SUFFIX", "join_pages", "pdf_pages", "pdf_to_text", "reflow"),
+    "provenance": ("clean_meta", "date_bounds", "iso_date"),
+    "slides": ("PPTX_SUFFIX", "pptx_slides"),
+    "tables": ("CSV_SUFFIX", "XLSX_SUFFIX", "csv_to_text", "xlsx_to_text"),
     "text": ("TEXT_SUFFIXES", "decode"),
 }
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}

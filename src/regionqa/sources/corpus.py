@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from fnmatch import fnmatchcase
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import SourceError
-from ..models import Source
-from .html import HTML_SUFFIXES, html_to_text, is_web_page, web_page_to_text
+from ..models import CHAPTER, PAGE, SLIDE, Source, Units
+from .books import EPUB_SUFFIX, epub_chapters
+from .html import HTML_SUFFIXES, declared_charset, html_to_text, is_web_page, page_metadata, web_page_to_text
 from .jsonl import JSONL_SUFFIX, read_jsonl
-from .names import content_hash, file_part, is_utf8, printable
-from .office import DOCX_SUFFIX, docx_to_text
-from .pdf import PDF_SUFFIX, pdf_to_text
+from .mail import EML_SUFFIX, MBOX_SUFFIX, mbox_messages, parse_message
+from .names import RECORD_SEPARATOR, file_part, is_utf8, printable, source_identity
+from .ocr import IMAGE_SUFFIXES, INSTALL_TESSERACT, image_pages, ocr_pdf_pages, tesseract_installed
+from .office import DOCX_SUFFIX, read_docx
+from .pdf import PDF_SUFFIX, join_pages, pdf_pages
+from .slides import PPTX_SUFFIX, pptx_slides
+from .tables import CSV_SUFFIX, XLSX_SUFFIX, csv_to_text, xlsx_to_text
 from .text import TEXT_SUFFIXES, decode
 
 # A source's text is one SQLite value (at most 1e9 bytes), and Latin-1 can double in UTF-8.
@@ -30,13 +34,14 @@ class LoadReport:
     errors: list[str]
 
 
-def _document(path: Path, name: str, text: str, pages: tuple[int, ...] = ()) -> list[Source]:
-    """The one source of a file that is a single document; SourceError if it has no text."""
+def _document(
+    path: Path, name: str, text: str, units: Units | None = None, meta: dict[str, str] | None = None, empty: str = "the file has no text"
+) -> list[Source]:
+    """The one source of a file that is a single document; SourceError (`empty`) if it has no text."""
     if not text.strip():
-        raise SourceError(f"{name}: the file has no text; add some or remove it")
-    # The page starts are part of the identity: a new pagination must refresh the stored citations.
-    digest = content_hash(text + "".join(f"\f{start}" for start in pages))
-    return [Source(name=name, text=text, content_hash=digest, title=path.stem, pages=pages)]
+        raise SourceError(f"{name}: {empty}; add some or remove it")
+    meta = meta or {}
+    return [Source(name=name, text=text, content_hash=source_identity(text, units, meta), title=path.stem, units=units, meta=meta)]
 
 
 def _read_text(raw: bytes, path: Path, name: str, problems: list[str] | None) -> list[Source]:
@@ -45,22 +50,70 @@ def _read_text(raw: bytes, path: Path, name: str, problems: list[str] | None) ->
 
 
 def _read_html(raw: bytes, path: Path, name: str, problems: list[str] | None) -> list[Source]:
-    """An HTML file: the main text of a fetched web page, all readable text of a local one."""
-    text = decode(raw, name)
-    return _document(path, name, web_page_to_text(text) if is_web_page(name) else html_to_text(text))
+    """An HTML file: the main text of a fetched web page, all readable text of a local one; its title, author, date and URL."""
+    html = decode(raw, name, declared_charset(raw))
+    text = web_page_to_text(html) if is_web_page(name) else html_to_text(html)
+    return _document(path, name, text, meta=page_metadata(html))
+
+
+def _paged(path: Path, name: str, pages: list[str], meta: dict[str, str], empty: str) -> list[Source]:
+    text, starts = join_pages(pages)
+    return _document(path, name, text, Units(PAGE, starts), meta, empty)
 
 
 def _read_pdf(raw: bytes, path: Path, name: str, problems: list[str] | None) -> list[Source]:
-    """A PDF, with the offset where each page starts."""
-    text, pages = pdf_to_text(raw, name)
-    if not text.strip():
-        raise SourceError(f"{name}: the PDF has no text layer (a scanned document?); run OCR on it first")
-    return _document(path, name, text, pages)
+    """A PDF, with the offset where each page starts; pages without a text layer are read by OCR."""
+    pages, meta = pdf_pages(raw, name)
+    scanned = [number for number, page in enumerate(pages, start=1) if not page.strip()]
+    if scanned and tesseract_installed():
+        recognised = ocr_pdf_pages(raw, name)
+        if len(recognised) == len(pages):  # the text pages keep the text pypdf read from their layer
+            pages = [recognised[i] if not page.strip() else page for i, page in enumerate(pages)]
+        return _paged(path, name, pages, meta, "the PDF has no text layer and OCR found no text in it (blank pages?)")
+    if scanned and problems is not None and len(scanned) < len(pages):
+        problems.append(
+            f"{name}: page{'s' if len(scanned) > 1 else ''} {', '.join(map(str, scanned))} ha{'ve' if len(scanned) > 1 else 's'} no text layer and were left out; to read scans, {INSTALL_TESSERACT}"
+        )
+    return _paged(path, name, pages, meta, f"the PDF has no text layer (a scanned document?); to run OCR on it, {INSTALL_TESSERACT}")
+
+
+def _read_image(raw: bytes, path: Path, name: str, problems: list[str] | None) -> list[Source]:
+    """A scanned page (or a multi-page TIFF), read by OCR."""
+    return _paged(path, name, image_pages(raw, name), {}, "OCR found no text in the image")
 
 
 def _read_docx(raw: bytes, path: Path, name: str, problems: list[str] | None) -> list[Source]:
     """A Word document."""
-    return _document(path, name, docx_to_text(raw, name))
+    text, meta = read_docx(raw, name)
+    return _document(path, name, text, meta=meta)
+
+
+def _read_pptx(raw: bytes, path: Path, name: str, problems: list[str] | None) -> list[Source]:
+    """A PowerPoint deck, cited by slide."""
+    slides, meta = pptx_slides(raw, name)
+    text, starts = join_pages(slides)
+    return _document(path, name, text, Units(SLIDE, starts), meta, "the slides have no text")
+
+
+def _read_epub(raw: bytes, path: Path, name: str, problems: list[str] | None) -> list[Source]:
+    """An EPUB book, cited by chapter."""
+    chapters, meta = epub_chapters(raw, name)
+    text, starts = join_pages([chapter for _, chapter in chapters])
+    return _document(
+        path, name, text, Units(CHAPTER, starts, tuple(label for label, _ in chapters)) if chapters else None, meta, "the book has no text"
+    )
+
+
+def _read_csv(raw: bytes, path: Path, name: str, problems: list[str] | None) -> list[Source]:
+    """A CSV table, one row a line with its header names, cited by row."""
+    text, units = csv_to_text(decode(raw, name), name)
+    return _document(path, name, text, units, empty="the table has no rows with values under a header row")
+
+
+def _read_xlsx(raw: bytes, path: Path, name: str, problems: list[str] | None) -> list[Source]:
+    """An Excel workbook, every sheet's rows, cited as "Sheet1 row 12"."""
+    text, units, meta = xlsx_to_text(raw, name)
+    return _document(path, name, text, units, meta, "the workbook has no rows with values under a header row")
 
 
 def _read_jsonl(raw: bytes, path: Path, name: str, problems: list[str] | None) -> list[Source]:
@@ -68,14 +121,73 @@ def _read_jsonl(raw: bytes, path: Path, name: str, problems: list[str] | None) -
     return read_jsonl(decode(raw, name), name, problems)
 
 
+def _read_message(raw: bytes, name: str, problems: list[str] | None) -> list[Source]:
+    """A message and each attachment in a format regionqa reads, named "<message>#<file name>"."""
+    message = parse_message(raw, name)
+    sources = [
+        Source(
+            name=name,
+            text=message.text,
+            content_hash=source_identity(message.text, None, message.meta),
+            title=message.meta.get("subject", ""),
+            meta=message.meta,
+        )
+    ]
+    for file_name, data in message.attachments:
+        attachment = f"{name}{RECORD_SEPARATOR}{file_name}"
+        reader = READERS.get(Path(file_name).suffix.lower())
+        if reader is None or reader in (_read_eml, _read_mbox, _read_jsonl):
+            continue  # a logo or a calendar invitation: nothing to cite (nor a message inside a message)
+        try:
+            found = reader(data, Path(file_name), attachment, problems)
+        except SourceError as error:
+            if problems is None:
+                raise
+            problems.append(f"{error}; the attachment is left out, the message is read")
+            continue
+        # The attachment keeps its own metadata (a PDF's title), and what it came with: the message's.
+        sources.extend(replace(source, meta={**{k: v for k, v in message.meta.items() if k != "title"}, **source.meta}) for source in found)
+    return sources
+
+
+def _read_eml(raw: bytes, path: Path, name: str, problems: list[str] | None) -> list[Source]:
+    """An email message, and its attachments as sources of their own."""
+    return _read_message(raw, name, problems)
+
+
+def _read_mbox(raw: bytes, path: Path, name: str, problems: list[str] | None) -> list[Source]:
+    """A mailbox: each message is "<file>#<n>"; a broken one is named in `problems` and the others are read."""
+    sources: list[Source] = []
+    bad: list[str] = []
+    for number, message in mbox_messages(path, name):
+        try:
+            sources.extend(_read_message(message, f"{name}{RECORD_SEPARATOR}{number}", problems))
+        except SourceError as error:
+            if problems is None:
+                raise
+            bad.append(str(error))
+    if not sources:
+        raise SourceError(bad[0] if len(bad) == 1 else f"{name}: none of its {len(bad)} messages could be read ({bad[0]})")
+    if problems is not None:
+        problems.extend(f"{message}; the mailbox's other messages are read" for message in bad)
+    return sources
+
+
 # The reader of each supported suffix: (bytes, path, source name, problems) -> the file's sources.
 Reader = Callable[[bytes, Path, str, list[str] | None], list[Source]]
 READERS: dict[str, Reader] = {
     **dict.fromkeys(TEXT_SUFFIXES, _read_text),
     **dict.fromkeys(HTML_SUFFIXES, _read_html),
+    **dict.fromkeys(IMAGE_SUFFIXES, _read_image),
     JSONL_SUFFIX: _read_jsonl,
     PDF_SUFFIX: _read_pdf,
     DOCX_SUFFIX: _read_docx,
+    PPTX_SUFFIX: _read_pptx,
+    EPUB_SUFFIX: _read_epub,
+    CSV_SUFFIX: _read_csv,
+    XLSX_SUFFIX: _read_xlsx,
+    EML_SUFFIX: _read_eml,
+    MBOX_SUFFIX: _read_mbox,
 }
 SUPPORTED_SUFFIXES = set(READERS)
 
@@ -92,7 +204,7 @@ def read_file(path: Path, name: str, problems: list[str] | None = None) -> list[
         # Latin-1 file name) would fail at the first write and stop the whole build.
         raise SourceError(f"{printable(name)}: the file name is not valid UTF-8; rename the file")
     if file_part(name) != name:
-        raise SourceError(f'{name}: a file name with ".jsonl#" in it reads as a record of a JSONL file; rename the file')
+        raise SourceError(f'{name}: a file name with ".jsonl#", ".eml#" or ".mbox#" in it reads as a part of such a file; rename the file')
     suffix = path.suffix.lower()
     reader = READERS.get(suffix)
     if reader is None:
@@ -121,23 +233,6 @@ def discover(corpus_dir: Path) -> list[Path]:
             if not file_name.startswith((".", "~$")) and path.suffix.lower() in SUPPORTED_SUFFIXES:
                 found.append(path)
     return found
-
-
-def matches_globs(relative_path: str, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> bool:
-    """Whether a file passes `--include`/`--exclude` globs (fnmatch, ignoring case).
-
-    A pattern is matched against the path inside the folder being added, where `*` also crosses
-    "/" ("*.pdf" takes PDFs at any depth); a pattern without "/" is also matched against the file
-    name alone ("draft*" skips drafts in subfolders too). With no include pattern, every file is in.
-    """
-    path = relative_path.lower()
-    file_name = path.rsplit("/", 1)[-1]
-
-    def hit(pattern: str) -> bool:
-        pattern = pattern.lower()
-        return fnmatchcase(path, pattern) or ("/" not in pattern and fnmatchcase(file_name, pattern))
-
-    return (not include or any(hit(p) for p in include)) and not any(hit(p) for p in exclude)
 
 
 def source_name(path: Path, corpus_dir: Path) -> str:

@@ -1,7 +1,9 @@
 """HTML files: the readable text of a local page, the main text of a page fetched from the web.
 
 Pages fetched from the web are kept under `web/` in the corpus and read with trafilatura,
-which drops navigation and other boilerplate; local HTML files keep all their text.
+which drops navigation and other boilerplate; local HTML files keep all their text. Every page
+keeps the title, author, date and URL trafilatura finds in it; a page not in UTF-8 is decoded
+by its <meta charset>, found as the HTML parser of lxml (libxml2) finds it.
 """
 
 from __future__ import annotations
@@ -127,6 +129,39 @@ def web_page_to_text(html: str) -> str:
         return html_to_text(html)
     lines = [" ".join(line.split()) for line in text.splitlines()]
     return "\n".join(line for line in lines if line)
+
+
+# The HTML standard has a browser look for <meta charset> in the first 1024 bytes; pages that put a
+# long <script> or comment first are common, so a little more is read.
+CHARSET_PRESCAN_BYTES = 4096
+
+
+def declared_charset(raw: bytes) -> str | None:
+    """The encoding a page declares in <meta charset> or <meta http-equiv="Content-Type">, else None."""
+    import lxml.html
+    from lxml.etree import ParserError
+
+    head = raw[:CHARSET_PRESCAN_BYTES]
+    try:
+        encoding = lxml.html.document_fromstring(head).getroottree().docinfo.encoding
+    except (ParserError, ValueError):
+        return None
+    # libxml2 says UTF-8 when the page declares nothing (or a name it does not know): nothing to go by.
+    return None if not encoding or encoding.upper() == "UTF-8" else encoding
+
+
+def page_metadata(html: str) -> dict[str, str]:
+    """The title, author, publication date and URL a page gives (trafilatura's metadata: <title>,
+    Open Graph and Dublin Core tags, JSON-LD, the canonical link), keys as in `Source.meta`."""
+    if too_deep(html):
+        return {}
+    from trafilatura import extract_metadata
+
+    found = extract_metadata(html)
+    if found is None:
+        return {}
+    values = {"title": found.title, "author": found.author, "date": found.date, "url": found.url}
+    return {key: " ".join(str(value).split()) for key, value in values.items() if value}
 
 
 def is_web_page(name: str) -> bool:

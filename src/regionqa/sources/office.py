@@ -1,4 +1,4 @@
-"""Office documents: Word .docx files, paragraphs and table cells in reading order."""
+"""Office documents: Word .docx files, paragraphs and table cells in reading order, and their title, author and dates."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import io
 
 from ..errors import SourceError
 from .names import error_summary
+from .provenance import clean_meta
 
 DOCX_SUFFIX = ".docx"
 
@@ -14,6 +15,11 @@ _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # a compound file: an old .doc
 
 def docx_to_text(raw: bytes, name: str) -> str:
     """The text of a Word document in reading order: each paragraph and each table cell on a line of its own."""
+    return read_docx(raw, name)[0]
+
+
+def read_docx(raw: bytes, name: str) -> tuple[str, dict[str, str]]:
+    """The text of a Word document (see docx_to_text) and its title, author and dates."""
     if raw.startswith(_OLE_MAGIC):
         raise SourceError(f"{name}: the file is password-protected or an old Word .doc; save it from Word as .docx without a password")
     import docx
@@ -39,4 +45,6 @@ def docx_to_text(raw: bytes, name: str) -> str:
 
     read(document)
     cleaned = (" ".join(line.split()) for line in lines)
-    return "\n".join(line for line in cleaned if line)
+    core = document.core_properties
+    meta = clean_meta({"title": core.title, "author": core.author, "date": core.created, "modified": core.modified})
+    return "\n".join(line for line in cleaned if line), meta

@@ -1,4 +1,4 @@
-"""PDF files: the text of each page, with lines wrapped inside a paragraph joined again.
+"""PDF files: the text of each page, with lines wrapped inside a paragraph joined again, and the document's title, author and dates.
 
 Offsets index the text read here, not the file's bytes: a PDF keeps the offset where each
 page starts, so that a citation can say the page.
@@ -77,7 +77,13 @@ def _quiet_pypdf() -> Iterator[None]:
 
 
 def pdf_to_text(raw: bytes, name: str) -> tuple[str, tuple[int, ...]]:
-    """The text of a PDF, page after page, and the offset where each page starts in it.
+    """The text of a PDF, page after page, and the offset where each page starts in it (see pdf_pages)."""
+    return join_pages(pdf_pages(raw, name)[0])
+
+
+def pdf_pages(raw: bytes, name: str) -> tuple[list[str], dict[str, str]]:
+    """The text of each page of a PDF (empty for a page without a text layer), and its title,
+    author and dates (`Source.meta` keys).
 
     Raises SourceError for a password-protected or damaged file. A PDF that only restricts
     printing or copying (an owner password, with an empty user password) opens as it is.
@@ -100,6 +106,7 @@ def pdf_to_text(raw: bytes, name: str) -> tuple[str, tuple[int, ...]]:
                     raise SourceError(
                         f"{name}: page {number} cannot be read ({error_summary(error)}); re-save or re-export the PDF"
                     ) from None
+            meta = _pdf_meta(reader)
         except SourceError:
             raise
         except FileNotDecryptedError:
@@ -108,4 +115,17 @@ def pdf_to_text(raw: bytes, name: str) -> tuple[str, tuple[int, ...]]:
             raise SourceError(f"{name}: the PDF's encryption cannot be read ({error_summary(error)})") from None
         except Exception as error:  # a damaged file can fail anywhere in the parser
             raise SourceError(f"{name}: not a readable PDF ({error_summary(error)}); re-save or re-export it") from None
-    return join_pages(texts)
+    return texts, meta
+
+
+def _pdf_meta(reader) -> dict[str, str]:
+    """The document information of a PDF; a damaged information dictionary gives nothing, not an error."""
+    from .provenance import clean_meta
+
+    try:
+        info = reader.metadata
+        if info is None:
+            return {}
+        return clean_meta({"title": info.title, "author": info.author, "date": info.creation_date, "modified": info.modification_date})
+    except Exception:  # pypdf parses the dates and strings lazily: a malformed one raises here
+        return {}

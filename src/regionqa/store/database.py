@@ -17,7 +17,7 @@ from ..models import Analysis, Chunk, Source
 from .generations import DATABASE_FILE, REBUILD_HINT, Manifest
 from .vectors import build_vector_index, vector_index_type
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def manifest_for(chunking) -> Manifest:
@@ -78,7 +78,19 @@ def m002_add_pages(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE sources ADD COLUMN pages TEXT")
 
 
-MIGRATIONS = [m001_create_tables, m002_add_pages]
+def m003_units_and_meta(db: sqlite3.Connection) -> None:
+    """The parts a source is cited by, in place of its pages (a JSON `Units`: kind "page", "row",
+    "slide" or "chapter", their starts and labels; NULL for a source cited by line), and its
+    provenance (a JSON object: url, title, author, date, ...; NULL when nothing is known)."""
+    db.execute("ALTER TABLE sources ADD COLUMN units TEXT")
+    db.execute("ALTER TABLE sources ADD COLUMN meta TEXT")
+    db.execute(
+        """UPDATE sources SET units = json_object('kind', 'page', 'starts', json(pages), 'labels', json('[]')) WHERE pages IS NOT NULL"""
+    )
+    db.execute("ALTER TABLE sources DROP COLUMN pages")
+
+
+MIGRATIONS = [m001_create_tables, m002_add_pages, m003_units_and_meta]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -150,10 +162,11 @@ class IndexWriter:
         `search_texts` is what BM25 indexes for each chunk (its text with context), `numbers` its
         canonical number tokens.
         """
-        pages = json.dumps(list(source.pages)) if source.pages else None
+        units = json.dumps(source.units.as_json()) if source.units is not None else None
+        meta = json.dumps(source.meta, ensure_ascii=False, sort_keys=True) if source.meta else None
         self.db.execute(
-            "INSERT INTO sources (name, content_hash, title, text, pages) VALUES (?, ?, ?, ?, ?)",
-            (source.name, source.content_hash, source.title, source.text, pages),
+            "INSERT INTO sources (name, content_hash, title, text, units, meta) VALUES (?, ?, ?, ?, ?, ?)",
+            (source.name, source.content_hash, source.title, source.text, units, meta),
         )
         self.insert_parts(source.name, analysis, chunks, vectors, search_texts, numbers)
 

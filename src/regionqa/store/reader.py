@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import IndexStateError
-from ..models import Chunk, Figure, IndexedSource, Mention, SourceFigure, Span, location_of
+from ..models import Chunk, Figure, IndexedSource, Mention, SourceFigure, Span, Units, location_of
 from .generations import (
     DATABASE_FILE,
     REBUILD_HINT,
@@ -21,7 +21,7 @@ from .generations import (
     current_generation,
     read_manifest,
 )
-from .vectors import VECTOR_INDEX_TYPES, set_search_parameters
+from .vectors import FLAT, FLAT_MAX_VECTORS, VECTOR_INDEX_TYPES, search_parameters, set_search_parameters
 
 TEXT_CACHE_CHARS = 32_000_000  # source texts a Store keeps in memory (characters), then starts again
 FREQUENCY_CACHE_TERMS = 50_000
@@ -59,8 +59,9 @@ class Store:
         self.db.close()
 
     # -- retrieval
-    def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """The k chunks nearest one query vector: (chunk id, inner product), best first.
+    def dense_search(self, vector: np.ndarray, k: int, among: Sequence[int] | None = None) -> list[tuple[int, float]]:
+        """The k chunks nearest one query vector: (chunk id, inner product), best first; with `among`,
+        only those chunk ids are searched (FAISS' IDSelector), so that k are found among them.
 
         Runs on the calling thread alone. One query gains nothing from an OpenMP team, and waking
         one that slept between questions cost 5-7 ms on the loaded 2-core machine (a warm /ask
@@ -73,18 +74,46 @@ class Store:
         import faiss
 
         query = np.ascontiguousarray(vector.reshape(1, -1), dtype=np.float32)
+        parameters = None
+        if among is not None:
+            if not among:
+                return []
+            if self.manifest.vector_index != FLAT and len(among) <= FLAT_MAX_VECTORS:
+                # An approximate index searched for a few ids misses most of them (IVF probes lists
+                # that hold none): a few are scored exactly, from the vectors SQLite keeps.
+                return self._exact_search(query[0], k, among)
+            parameters = search_parameters(self.manifest.vector_index, faiss.IDSelectorBatch(np.asarray(among, dtype=np.int64)))
         before = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(1)
         try:
-            scores, ids = self.vectors.search(query, min(k, self.vectors.ntotal))
+            scores, ids = self.vectors.search(query, min(k, self.vectors.ntotal), params=parameters)
         finally:
             faiss.omp_set_num_threads(before)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
-    def lexical_search(self, match: str, k: int) -> list[tuple[int, float]]:
-        """BM25 over chunks for an FTS5 MATCH expression; higher is better (FTS5's rank is negated)."""
+    def _exact_search(self, query: np.ndarray, k: int, among: Sequence[int]) -> list[tuple[int, float]]:
+        """The k of `among` nearest the query, by exact inner product over their stored vectors."""
+        sql = "SELECT id, vector FROM chunks WHERE id IN (SELECT value FROM json_each(?))"
+        rows = self.db.execute(sql, (json.dumps(list(among)),)).fetchall()
+        if not rows:
+            return []
+        ids, blobs = zip(*rows, strict=True)
+        scores = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), -1) @ query
+        best = np.argsort(-scores, kind="stable")[:k]
+        return [(int(ids[i]), float(scores[i])) for i in best]
+
+    def lexical_search(self, match: str, k: int, among: Sequence[int] | None = None) -> list[tuple[int, float]]:
+        """BM25 over chunks for an FTS5 MATCH expression; higher is better (FTS5's rank is negated).
+        With `among`, only those chunk ids are ranked."""
         if not match:
             return []
+        if among is not None:
+            rows = self.db.execute(
+                "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? "
+                "AND rowid IN (SELECT value FROM json_each(?)) ORDER BY rank LIMIT ?",
+                (match, json.dumps(list(among)), k),
+            )
+            return [(int(r[0]), float(r[1])) for r in rows]
         rows = self.db.execute("SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?", (match, k))
         return [(int(r[0]), float(r[1])) for r in rows]
 
@@ -114,11 +143,26 @@ class Store:
 
     def location(self, source: str, start: int, end: int | None = None) -> str:
         """Where a span of a source is, for a citation: "p. 3" (or "pp. 3–4" up to `end`) in a PDF,
-        "line 11" in a text, where lines count in the text regionqa read (of an HTML page, a DOCX)."""
-        row = self.db.execute("SELECT pages FROM sources WHERE name = ?", (source,)).fetchone()
+        "slide 4", "Sheet1 row 12", "chapter 2", else "line 11", where lines count in the text regionqa
+        read (of an HTML page, a DOCX)."""
+        row = self.db.execute("SELECT units FROM sources WHERE name = ?", (source,)).fetchone()
         if row is None:
             return f"char {start}"
-        return location_of(self.source_text(source), json.loads(row[0]) if row[0] else (), start, end)
+        return location_of(self.source_text(source), Units.from_json(json.loads(row[0])) if row[0] else None, start, end)
+
+    def source_meta(self, source: str) -> dict[str, str]:
+        """The provenance of a source (url, title, author, date, ...); empty when nothing is known."""
+        row = self.db.execute("SELECT meta FROM sources WHERE name = ?", (source,)).fetchone()
+        return json.loads(row[0]) if row and row[0] else {}
+
+    def all_source_meta(self) -> dict[str, dict[str, str]]:
+        """{name: provenance} of every indexed source, for choosing the sources a question is asked of."""
+        return {name: json.loads(meta) if meta else {} for name, meta in self.db.execute("SELECT name, meta FROM sources")}
+
+    def chunk_ids_of(self, sources: Sequence[str]) -> list[int]:
+        """The ids of the chunks of these sources."""
+        rows = self.db.execute("SELECT id FROM chunks WHERE source IN (SELECT value FROM json_each(?))", (json.dumps(list(sources)),))
+        return [row[0] for row in rows]
 
     def sentences(self, source: str, start: int, end: int) -> list[Span]:
         """Sentences overlapping [start, end) of a source."""

@@ -87,3 +87,15 @@ def set_search_parameters(index, kind: str) -> None:
         faiss.downcast_index(index.index).hnsw.efSearch = HNSW_EF_SEARCH
     elif kind == IVF:
         faiss.extract_index_ivf(index).nprobe = IVF_NPROBE
+
+
+def search_parameters(kind: str, selector):
+    """Search parameters that restrict a search to the ids `selector` takes, with the index type's own
+    search setting (efSearch, nprobe) kept: parameters given to a search replace those set on the index."""
+    import faiss
+
+    if kind == HNSW:
+        return faiss.SearchParametersHNSW(sel=selector, efSearch=HNSW_EF_SEARCH)
+    if kind == IVF:
+        return faiss.SearchParametersIVF(sel=selector, nprobe=IVF_NPROBE)
+    return faiss.SearchParameters(sel=selector)
