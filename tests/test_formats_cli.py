@@ -121,8 +121,9 @@ def test_pdf_locations_are_the_pages_the_text_is_on(formats_store) -> None:
 
 def test_the_sources_table_keeps_pages_only_for_pdfs(formats_store) -> None:
     store, _, names = formats_store
-    rows = dict(store.db.execute("SELECT name, pages FROM sources"))
-    assert json.loads(rows[names["pdf"]])[0] == 0 and len(json.loads(rows[names["pdf"]])) == 3
+    rows = dict(store.db.execute("SELECT name, units FROM sources"))
+    pdf = json.loads(rows[names["pdf"]])
+    assert pdf["kind"] == "page" and pdf["starts"][0] == 0 and len(pdf["starts"]) == 3
     assert rows[names["docx"]] is None and rows[names["web-html"]] is None
 
 

@@ -160,9 +160,10 @@ def an_answer() -> dict:
     return {
         "question": "How much?",
         "answer": {"text": "25 t", "score": 0.8, "source": "a.txt", "start": 3, "end": 7, "sentence": "It 25 t.", "label": "QUANTITY",
-                   "location": "line 1"},
+                   "location": "line 1", "meta": {}},
         "message": None,
-        "passages": [{"rank": 1, "score": 0.5, "source": "a.txt", "chunk_id": 0, "start": 0, "end": 8, "text": "It 25 t.", "location": "p. 2"}],
+        "passages": [{"rank": 1, "score": 0.5, "source": "a.txt", "chunk_id": 0, "start": 0, "end": 8, "text": "It 25 t.", "location": "p. 2",
+                      "meta": {"title": "A report", "date": "2024-03"}}],
         "facts": [],
     }  # fmt: skip
 
@@ -186,6 +187,9 @@ def edited(data: dict, path: tuple, value: object = KeyError) -> dict:
     [
         (("answer", "location"), "page 3"),
         (("answer", "location"), "pp. 0–1"),
+        (("answer", "location"), "slide 0"),
+        (("answer", "meta"), KeyError),
+        (("passages", 0, "meta"), {"date": 2024}),
         (("answer", "start"), -1),
         (("answer", "score"), 1.5),
         (("answer", "text"), ""),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -72,7 +73,8 @@ def test_a_new_database_gets_the_current_schema(tmp_path: Path) -> None:
     assert db.execute("PRAGMA user_version").fetchone()[0] == store_mod.SCHEMA_VERSION
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"sources", "sentences", "chunks", "entities", "figures", "phrases", "chunks_fts"} <= tables
-    assert "pages" in {row[1] for row in db.execute("PRAGMA table_info(sources)")}
+    columns = {row[1] for row in db.execute("PRAGMA table_info(sources)")}
+    assert {"units", "meta"} <= columns and "pages" not in columns
     db.close()
 
 
@@ -83,7 +85,19 @@ def test_a_version_1_database_is_migrated_to_the_current_schema(tmp_path: Path) 
     db.execute("INSERT INTO sources VALUES ('a.txt', 'h', 'a', 'Some text.')")
     store_mod.migrate(db)
     assert db.execute("PRAGMA user_version").fetchone()[0] == store_mod.SCHEMA_VERSION
-    assert db.execute("SELECT name, pages FROM sources").fetchall() == [("a.txt", None)]
+    assert db.execute("SELECT name, units, meta FROM sources").fetchall() == [("a.txt", None, None)]
+    db.close()
+
+
+def test_a_version_2_database_keeps_its_page_starts_as_units(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "old.sqlite")
+    store_mod.database.m001_create_tables(db)
+    store_mod.database.m002_add_pages(db)
+    db.execute("PRAGMA user_version = 2")
+    db.execute("INSERT INTO sources VALUES ('a.pdf', 'h', 'a', 'One.\n\nTwo.', '[0, 6]'), ('b.txt', 'h2', 'b', 'Text.', NULL)")
+    store_mod.migrate(db)
+    rows = {name: units for name, units in db.execute("SELECT name, units FROM sources")}
+    assert json.loads(rows["a.pdf"]) == {"kind": "page", "starts": [0, 6], "labels": []} and rows["b.txt"] is None
     db.close()
 
 

@@ -83,9 +83,28 @@ def ask(
     question: Annotated[str | None, typer.Argument(help="The question, in plain words.")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many passages to show.")] = 5,
     batch: Annotated[str | None, typer.Option(help="Answer one question per line of this file ('-' for stdin); prints JSON lines.")] = None,
+    source: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="GLOB",
+            help="Ask only the sources whose name matches, e.g. 'web/*', '*.pdf', 'mail.eml*' (as index add --include matches); repeat for more.",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DATE", help="Ask only sources dated on or after DATE (YYYY-MM-DD, YYYY-MM or YYYY); undated ones are left out."
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DATE", help="Ask only sources dated on or before DATE (YYYY-MM-DD, YYYY-MM or YYYY); undated ones are left out."
+        ),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Answer a question: a short answer with its citation, the passages behind it, and the facts that bear on it."""
+    """Answer a question: a short answer with its citation (with the source's title, author, date and URL), the passages behind it, and the facts that bear on it."""
     from . import engine as engine_mod
     from . import render
     from .sources import printable
@@ -95,6 +114,7 @@ def ask(
     engine_mod.check_top_k(top_k)
     if question is not None:
         engine_mod.check_question(question)
+    sources = engine_mod.SourceFilter(tuple(source or ()), since, until)
     engine = _open_engine(ctx)
     if batch is not None:
         lines = _stdin_lines() if batch == "-" else _open_batch(batch)
@@ -102,11 +122,11 @@ def ask(
             if not line.strip():
                 continue
             try:
-                typer.echo(render.dumps(render.result_json(engine.ask(line, top_k))))
+                typer.echo(render.dumps(render.result_json(engine.ask(line, top_k, sources))))
             except BadInputError as error:
                 typer.echo(render.dumps({"question": printable(line.strip())[:200], "error": str(error)}))
         return
-    result = engine.ask(question, top_k)
+    result = engine.ask(question, top_k, sources)
     if json_output:
         typer.echo(render.dumps(render.result_json(result)))
     else:

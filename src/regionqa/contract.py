@@ -81,9 +81,19 @@ Offset = Annotated[int, Field(ge=0, description="Character offset into the sourc
 Location = Annotated[
     str,
     Field(
-        pattern=r"^(p\. [1-9][0-9]*|pp\. [1-9][0-9]*–[1-9][0-9]*|line [1-9][0-9]*|char [0-9]+)$",
-        description='Where the span is, for a person to look up: "p. 3" (the page of a PDF, counting from 1; "pp. 3–4" for a passage '
-        'that runs onto the next page) or "line 11" (the line where it starts, in the text regionqa read from the file).',
+        pattern=r"^(p\. [1-9][0-9]*|pp\. [1-9][0-9]*–[1-9][0-9]*|slide [1-9][0-9]*|slides [1-9][0-9]*–[1-9][0-9]*|(.+ )?row [1-9][0-9]*"
+        r"|chapter [1-9][0-9]*(: .+)?|line [1-9][0-9]*|char [0-9]+)$",
+        description='Where the span is, for a person to look up: "p. 3" (the page of a PDF or a scan, counting from 1; "pp. 3–4" for a '
+        'passage that runs onto the next page), "slide 4" ("slides 4–5"), "Sheet1 row 12" (the row of a sheet as the spreadsheet '
+        'numbers it; "row 12" in a CSV file), "chapter 2: Title" (of a book), or "line 11" (the line where it starts, in the text '
+        "regionqa read from the file).",
+    ),
+]
+Meta = Annotated[
+    dict[str, str],
+    Field(
+        description="What the source says about itself, keys as known: url, title, author, date (YYYY-MM-DD, or YYYY-MM / YYYY), "
+        "modified, and for email from, to, subject. An attachment also carries its message's from, to, subject and date."
     ),
 ]
 Share = Annotated[float, Field(ge=0, le=1)]
@@ -103,6 +113,7 @@ class AnswerOut(Out):
     sentence: str = Field(min_length=1, description="The sentence that supports the answer.")
     label: str = Field(description="The answer's type: PERSON, GPE, MONEY, QUANTITY, ...")
     location: Location
+    meta: Meta
 
     @classmethod
     def of(cls, answer: Answer) -> AnswerOut:
@@ -120,12 +131,13 @@ class PassageOut(Out):
     end: Offset
     text: str = Field(min_length=1)
     location: Location
+    meta: Meta
 
     @classmethod
     def of(cls, hit: Hit) -> PassageOut:
         chunk = hit.chunk
         location = hit.location or offset_only(chunk.source, chunk.start)
-        return _pick(cls, chunk, rank=hit.rank, score=round(hit.score, 6), chunk_id=chunk.id, location=location)
+        return _pick(cls, chunk, rank=hit.rank, score=round(hit.score, 6), chunk_id=chunk.id, location=location, meta=hit.meta)
 
 
 class FactOut(Out):

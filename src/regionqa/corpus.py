@@ -105,6 +105,10 @@ def _add_url(url: str, corpus: Path, existing: dict[str, str], report: AddReport
         file = Path(folder) / Path(page.name).name
         file.write_bytes(page.data)
         _add_file(file, page.name, url, corpus, existing, report, replace=True)
+    if page.name in report.copied or (corpus / page.name).exists():
+        from .sources.provenance import record_origin
+
+        record_origin(corpus / page.name, page.final_url)
 
 
 def _add_file(file: Path, name: str, label: str, corpus: Path, existing: dict[str, str], report: AddReport, replace: bool = False) -> None:

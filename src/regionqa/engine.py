@@ -11,7 +11,8 @@ from . import store as store_mod
 from .config import ENCODER_ENV, Settings
 from .errors import BadInputError
 from .models import Fact, Result
-from .sources.names import is_utf8, printable
+from .sources.names import file_part, is_utf8, matches_globs, printable
+from .sources.provenance import date_bounds, iso_date
 
 if TYPE_CHECKING:
     from .answer.reader import Reader
@@ -88,19 +89,21 @@ class Engine:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def ask(self, question: str, top_k: int = 5) -> Result:
+    def ask(self, question: str, top_k: int = 5, sources: SourceFilter | None = None) -> Result:
+        """Answer a question from the index, or only from the sources `sources` picks."""
         from .answer import answer_question
         from .search import retrieve
 
         question = check_question(question)
         top_k = check_top_k(top_k)
+        among = self.chunks_of(sources) if sources else None
         encode, reader = self.encoder, self.reader
         read_before = reader.seconds if reader else 0.0
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         vector = encode([question])[0]
         t1 = time.perf_counter()
-        hits = retrieve(self.store, question, vector, max(top_k, 5), self.settings.retrieval)
+        hits = retrieve(self.store, question, vector, max(top_k, 5), self.settings.retrieval, among)
         t2 = time.perf_counter()
         answer, facts, message = answer_question(self.store, question, hits, encode, reader)
         t3 = time.perf_counter()
@@ -108,10 +111,70 @@ class Engine:
         if reader:
             timings["read"] = reader.seconds - read_before  # the reader's part of "answer"
         # Citations a person can follow: "p. 3" in a PDF, "line 11" in a text.
-        passages = [replace(h, location=self.store.location(h.chunk.source, h.chunk.start, h.chunk.end)) for h in hits[:top_k]]
+        store = self.store
+        passages = [
+            replace(h, location=store.location(h.chunk.source, h.chunk.start, h.chunk.end), meta=store.source_meta(h.chunk.source))
+            for h in hits[:top_k]
+        ]
         if answer is not None:
-            answer = replace(answer, location=self.store.location(answer.source, answer.start))
+            answer = replace(answer, location=store.location(answer.source, answer.start), meta=store.source_meta(answer.source))
         return Result(question=question, answer=answer, passages=passages, facts=facts, message=message, timings=timings)
+
+    def chunks_of(self, sources: SourceFilter) -> list[int]:
+        """The chunk ids of the indexed sources the filter picks; BadInputError when it picks none."""
+        names = [name for name, meta in self.store.all_source_meta().items() if sources.matches(name, meta)]
+        if not names:
+            raise BadInputError(f"no indexed source matches {sources}; see the sources and their dates with: regionqa index status")
+        return self.store.chunk_ids_of(names)
+
+
+@dataclass(frozen=True)
+class SourceFilter:
+    """The sources a question is asked of: names matching a glob (`ask --source`), dated from `since`
+    to `until` (ISO dates, "2024", "2024-03" or "2024-03-05", both ends included).
+
+    A source's date is its `meta["date"]` (a page's publication date, a document's creation date, a
+    message's Date); with `since` or `until`, a source without a date is left out. A date known
+    only to the month or year matches when that month or year overlaps the range.
+    """
+
+    globs: tuple[str, ...] = ()
+    since: str | None = None
+    until: str | None = None
+
+    def __post_init__(self) -> None:
+        for option, value in (("--since", self.since), ("--until", self.until)):
+            if value is not None and iso_date(value) != value:
+                raise BadInputError(f"{option} {value!r} is not a date; give YYYY-MM-DD, YYYY-MM or YYYY, e.g. {option} 2024-03-01")
+        for glob in self.globs:
+            if not is_utf8(glob):
+                raise BadInputError(
+                    f"--source {printable(glob)!r} is not valid UTF-8 text; see the source names with: regionqa index status"
+                )
+        if self.since and self.until and date_bounds(self.since)[0] > date_bounds(self.until)[1]:
+            raise BadInputError(f"--since {self.since} is after --until {self.until}; give the earlier date to --since")
+
+    def __bool__(self) -> bool:
+        return bool(self.globs or self.since or self.until)
+
+    def __str__(self) -> str:
+        parts = [f"--source {glob}" for glob in self.globs]
+        parts += [f"{option} {value}" for option, value in (("--since", self.since), ("--until", self.until)) if value]
+        return " ".join(parts)
+
+    def matches(self, name: str, meta: dict[str, str]) -> bool:
+        """Whether a source passes: its name (or the file it is part of, for "mail.eml#report.pdf")
+        matches a glob, as `index add --include` matches, and its date is in the range."""
+        if self.globs and not (matches_globs(name, self.globs) or matches_globs(file_part(name), self.globs)):
+            return False
+        if self.since or self.until:
+            date = iso_date(meta.get("date"))
+            if date is None:
+                return False
+            first, last = date_bounds(date)
+            if (self.since and last < date_bounds(self.since)[0]) or (self.until and first > date_bounds(self.until)[1]):
+                return False
+        return True
 
 
 def open_engine(

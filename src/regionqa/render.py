@@ -52,7 +52,7 @@ def answer_json(answer: Answer | None) -> dict | None:
     return {
         "text": answer.text, "score": answer.score, "source": answer.source, "start": answer.start,
         "end": answer.end, "sentence": answer.sentence, "label": answer.label,
-        "location": answer.location or offset_only(answer.source, answer.start),
+        "location": answer.location or offset_only(answer.source, answer.start), "meta": answer.meta,
     }  # fmt: skip
 
 
@@ -61,6 +61,7 @@ def passage_json(hit: Hit) -> dict:
     return {
         "rank": hit.rank, "score": round(hit.score, 6), "source": c.source, "chunk_id": c.id,
         "start": c.start, "end": c.end, "text": c.text, "location": hit.location or offset_only(c.source, c.start),
+        "meta": hit.meta,
     }  # fmt: skip
 
 
@@ -94,6 +95,13 @@ def offset_only(source: str, start: int, end: int | None = None) -> str:
     return f"char {start}"
 
 
+def provenance(meta: dict[str, str]) -> str:
+    """A source's metadata for a citation: “Title”, author, date, URL (a message: its subject, sender and date)."""
+    title = meta.get("subject") or meta.get("title")
+    parts = [f"“{title}”" if title else "", meta.get("from") or meta.get("author", ""), meta.get("date", ""), meta.get("url", "")]
+    return ", ".join(part for part in parts if part)
+
+
 def print_result(result: Result, console: Console, location: Callable[..., str] = offset_only) -> None:
     from rich.table import Table
     from rich.text import Text
@@ -106,7 +114,10 @@ def print_result(result: Result, console: Console, location: Callable[..., str] 
         sentence.stylize(ANSWER_STYLE, offset, offset + len(answer.text))
         _print_indented(console, Text("“") + sentence + Text("”"), 2)
         where = answer.location or location(answer.source, answer.start)  # Engine.ask fills it in
-        console.print(f"  — {answer.source}, {where}, chars {answer.start}–{answer.end}", style="dim", markup=False)
+        cited = provenance(answer.meta)
+        console.print(
+            f"  — {answer.source}, {where}, chars {answer.start}–{answer.end}{f' · {cited}' if cited else ''}", style="dim", markup=False
+        )
     else:
         console.print(Text.assemble(("No answer: ", "bold yellow"), result.message or "the corpus does not say"))
     console.print()
@@ -117,6 +128,8 @@ def print_result(result: Result, console: Console, location: Callable[..., str] 
         if hit.rank > 1:
             console.print()
         console.print(Text.assemble((f"[{hit.rank}] ", "bold"), (where, "cyan"), (f"  score {hit.score:.3f}", "dim")))
+        if hit.meta and provenance(hit.meta):
+            console.print(Text("    " + provenance(hit.meta), style="dim"))
         passage = Text(c.text)
         if answer is not None and answer.source == c.source and c.start <= answer.start and answer.end <= c.end:
             passage.stylize(ANSWER_STYLE, answer.start - c.start, answer.end - c.start)

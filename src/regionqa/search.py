@@ -104,14 +104,21 @@ def fuse(dense: Sequence[tuple[int, float]], lexical: Sequence[tuple[int, float]
 
 
 def retrieve(
-    store: Store, question: str, query_vector: np.ndarray | None, top_k: int, settings: RetrievalSettings = RetrievalSettings()
+    store: Store,
+    question: str,
+    query_vector: np.ndarray | None,
+    top_k: int,
+    settings: RetrievalSettings = RetrievalSettings(),
+    among: Sequence[int] | None = None,
 ) -> list[Hit]:
     """The top_k chunks for a question by fused dense and lexical scores.
 
-    With `query_vector=None` only BM25 is used (and with an empty match only dense).
+    With `query_vector=None` only BM25 is used (and with an empty match only dense). With `among`,
+    only those chunk ids are searched, by both retrievers, so that top_k still come back when the
+    question is asked of a few sources.
     """
-    dense = store.dense_search(query_vector, settings.depth) if query_vector is not None else []
-    lexical = store.lexical_search(match_expression(question), settings.depth)
+    dense = store.dense_search(query_vector, settings.depth, among) if query_vector is not None else []
+    lexical = store.lexical_search(match_expression(question), settings.depth, among)
     if not dense or not lexical:
         settings = RetrievalSettings(settings.depth, 1.0 if dense else 0.0, "minmax")
     ranked = fuse(dense, lexical, settings)[:top_k]

@@ -13,10 +13,11 @@ from .books import EPUB_SUFFIX, epub_chapters
 from .html import HTML_SUFFIXES, declared_charset, html_to_text, is_web_page, page_metadata, web_page_to_text
 from .jsonl import JSONL_SUFFIX, read_jsonl
 from .mail import EML_SUFFIX, MBOX_SUFFIX, mbox_messages, parse_message
-from .names import RECORD_SEPARATOR, file_part, is_utf8, printable, source_identity
+from .names import RECORD_SEPARATOR, WEB_FOLDER, file_part, is_utf8, printable, source_identity
 from .ocr import IMAGE_SUFFIXES, INSTALL_TESSERACT, image_pages, ocr_pdf_pages, tesseract_installed
 from .office import DOCX_SUFFIX, read_docx
 from .pdf import PDF_SUFFIX, join_pages, pdf_pages
+from .provenance import origin_url
 from .slides import PPTX_SUFFIX, pptx_slides
 from .tables import CSV_SUFFIX, XLSX_SUFFIX, csv_to_text, xlsx_to_text
 from .text import TEXT_SUFFIXES, decode
@@ -146,7 +147,8 @@ def _read_message(raw: bytes, name: str, problems: list[str] | None) -> list[Sou
             problems.append(f"{error}; the attachment is left out, the message is read")
             continue
         # The attachment keeps its own metadata (a PDF's title), and what it came with: the message's.
-        sources.extend(replace(source, meta={**{k: v for k, v in message.meta.items() if k != "title"}, **source.meta}) for source in found)
+        inherited = {key: value for key, value in message.meta.items() if key != "title"}
+        sources.extend(_with_meta(source, **{**inherited, **source.meta}) for source in found)
     return sources
 
 
@@ -218,7 +220,17 @@ def read_file(path: Path, name: str, problems: list[str] | None = None) -> list[
         raw = path.read_bytes()
     except OSError as error:
         raise SourceError(f"{name}: cannot read the file ({error.strerror})") from None
-    return reader(raw, path, name, problems)
+    sources = reader(raw, path, name, problems)
+    url = origin_url(path) if name.startswith(f"{WEB_FOLDER}/") else None
+    if url:
+        sources = [_with_meta(source, url=url) for source in sources]
+    return sources
+
+
+def _with_meta(source: Source, **values: str) -> Source:
+    """The source with more metadata, and the identity that goes with it."""
+    meta = {**source.meta, **values}
+    return replace(source, meta=meta, content_hash=source_identity(source.text, source.units, meta))
 
 
 def discover(corpus_dir: Path) -> list[Path]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+from pathlib import Path
 
 # A date as far as it is known: "2024-03-05", "2024-03" or "2024".
 _ISO_DATE = re.compile(r"\d{4}(?:-\d{2}(?:-\d{2})?)?")
@@ -47,3 +49,31 @@ def date_bounds(value: str) -> tuple[str, str]:
         following = dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
         return first.isoformat(), (following - dt.timedelta(days=1)).isoformat()
     return f"{year}-01-01", f"{year}-12-31"
+
+
+# Where the files fetched from the web came from: {file name: URL} beside them, in web/<host>/ (hidden,
+# so no build reads it as a source). The page is kept as it was served, so the URL cannot go inside it.
+ORIGINS_FILE = ".origins.json"
+
+
+def origin_url(path: Path) -> str | None:
+    """The URL a file of the corpus was fetched from, when `index add URL` recorded one."""
+    try:
+        return json.loads((path.parent / ORIGINS_FILE).read_text(encoding="utf-8")).get(path.name)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def record_origin(path: Path, url: str) -> None:
+    """Remember that the corpus file `path` was fetched from `url` (written whole, then renamed)."""
+    origins_file = path.parent / ORIGINS_FILE
+    try:
+        origins = json.loads(origins_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        origins = {}
+    if not isinstance(origins, dict):
+        origins = {}
+    origins[path.name] = url
+    temporary = origins_file.with_name(f"{ORIGINS_FILE}.part")
+    temporary.write_text(json.dumps(origins, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    temporary.replace(origins_file)
