@@ -142,3 +142,140 @@ def serving(routes: dict[str, Reply] | Callable[[LocalServer], dict[str, Reply]]
     finally:
         server.httpd.shutdown()
         server.httpd.server_close()
+
+
+# ---------------------------------------------------------------- scans, tables, slides, books, email
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
+def render_page(lines: list[str], dpi: int = 300, width_inches: float = 6.5):
+    """A clean scan: black text lines on a white page at `dpi`, as Pillow draws them in DejaVu Sans 12 pt."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    size = round(12 * dpi / 72)  # 12 points
+    font = ImageFont.truetype(FONT, size)
+    image = Image.new("L", (round(width_inches * dpi), round((len(lines) * 1.6 + 2) * size)), 255)
+    draw = ImageDraw.Draw(image)
+    for number, line in enumerate(lines):
+        draw.text((size, size + round(number * 1.6 * size)), line, font=font, fill=0)
+    return image
+
+
+def make_png(lines: list[str]) -> bytes:
+    out = io.BytesIO()
+    render_page(lines).save(out, "PNG", dpi=(300, 300))
+    return out.getvalue()
+
+
+def make_scanned_pdf(pages: list[list[str]]) -> bytes:
+    """A PDF of page images without a text layer, as a scanner makes it."""
+    images = [render_page(lines).convert("RGB") for lines in pages]
+    out = io.BytesIO()
+    images[0].save(out, "PDF", resolution=300, save_all=True, append_images=images[1:])
+    return out.getvalue()
+
+
+def mix_pdfs(*parts: tuple[bytes, int]) -> bytes:
+    """One PDF of pages taken from others: (pdf bytes, page index) in order."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    for data, index in parts:
+        writer.add_page(PdfReader(io.BytesIO(data)).pages[index])
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def make_xlsx(path: Path, sheets: dict[str, list[list[object]]], title: str = "") -> Path:
+    """An Excel workbook written by openpyxl, one sheet per item (rows of values)."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    book.properties.title = title
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book.save(path)
+    return path
+
+
+def make_pptx(path: Path, slides: list[tuple[str, list[str]]], title: str = "", author: str = "") -> Path:
+    """A deck written by python-pptx: one (title, bullet lines) per slide."""
+    from pptx import Presentation
+
+    deck = Presentation()
+    for heading, lines in slides:
+        slide = deck.slides.add_slide(deck.slide_layouts[1])
+        slide.shapes.title.text = heading
+        body = slide.placeholders[1].text_frame
+        body.text = lines[0] if lines else ""
+        for line in lines[1:]:
+            body.add_paragraph().text = line
+    deck.core_properties.title = title
+    deck.core_properties.author = author
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deck.save(str(path))
+    return path
+
+
+def make_epub(path: Path, chapters: list[tuple[str, list[str]]], title: str, author: str, date: str) -> Path:
+    """A book written by ebooklib: one (chapter title, paragraphs) per chapter, with a table of contents."""
+    from ebooklib import epub
+
+    book = epub.EpubBook()
+    book.set_identifier("regionqa-test-book")
+    book.set_title(title)
+    book.set_language("en")
+    book.add_author(author)
+    book.add_metadata("DC", "date", date)
+    items = []
+    for number, (heading, paragraphs) in enumerate(chapters, start=1):
+        item = epub.EpubHtml(title=heading, file_name=f"chapter{number}.xhtml", lang="en")
+        item.content = f"<html><body><h1>{heading}</h1>" + "".join(f"<p>{p}</p>" for p in paragraphs) + "</body></html>"
+        book.add_item(item)
+        items.append(item)
+    book.toc = items
+    book.add_item(epub.EpubNcx())
+    book.add_item(epub.EpubNav())
+    book.spine = ["nav", *items]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    epub.write_epub(str(path), book)
+    return path
+
+
+def make_email(
+    subject: str, sender: str, to: str, date: str, body: str, html: bool = False, attachments: list[tuple[str, bytes]] = ()
+) -> bytes:
+    """An RFC 5322 message built with the standard library's email package."""
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["Subject"], message["From"], message["To"], message["Date"] = subject, sender, to, date
+    if html:
+        message.set_content(body, subtype="html")
+    else:
+        message.set_content(body)
+    for file_name, data in attachments:
+        maintype, subtype = ("application", "pdf") if file_name.endswith(".pdf") else ("application", "octet-stream")
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=file_name)
+    return bytes(message)
+
+
+def make_mbox(path: Path, messages: list[bytes]) -> Path:
+    """An mbox file written by the standard library's mailbox module."""
+    import mailbox
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    box = mailbox.mbox(path)
+    try:
+        for message in messages:
+            box.add(message)
+        box.flush()
+    finally:
+        box.close()
+    return path

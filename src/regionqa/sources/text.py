@@ -26,6 +26,9 @@ _UNDEFINED_IN_CP1252 = re.compile("[\x81\x8d\x8f\x90\x9d]")
 # charset-normalizer's "chaos" (its mess ratio: odd letter mixes, symbols inside words) above which
 # a decoding is not trusted. Russian text read as Windows-1252 scores 1.1-2.7, the right decoding 0.
 MAX_CHAOS = 0.2
+# How much of a language charset-normalizer must recognise in a non-Western reading (its "coherence",
+# 0-1) to trust it: 0.5-0.7 for a sentence of Russian or Turkish, 0 for a few words, which are refused.
+MIN_COHERENCE = 0.2
 # How much messier than the best decoding Windows-1252 may read and still be taken: Turkish
 # Windows-1254 text read as Windows-1252 scored 0.14 against 0.0, Western text 0.0 both ways.
 WESTERN_TOLERANCE = 0.01
@@ -69,21 +72,30 @@ def _not_binary(text: str, label: str) -> str:
 def _detected(raw: bytes, label: str) -> str:
     """Bytes that are not UTF-8, decoded in the legacy encoding charset-normalizer finds (see the module docstring)."""
     from charset_normalizer import from_bytes
+    from charset_normalizer.constant import IANA_SUPPORTED
     from charset_normalizer.md import mess_ratio
+    from charset_normalizer.utils import is_multi_byte_encoding
 
-    best = from_bytes(raw).best()
+    results = from_bytes(raw)
     if b"\x00" in raw:  # only UTF-16 or UTF-32 text holds NUL bytes
+        best = results.best()
         if best is not None and best.encoding.startswith(("utf_16", "utf_32")):
             return str(best)
         raise _binary(label)
+    first = results.best()
+    if first is not None and first.coherence < MIN_COHERENCE and is_multi_byte_encoding(first.encoding):
+        # Short KOI8-R text decodes cleanly as Shift-JIS, and charset-normalizer stops there: when no
+        # language is seen in that reading, the single-byte code pages are tried too.
+        multi_byte = [name for name in IANA_SUPPORTED if is_multi_byte_encoding(name) and not name.startswith("utf")]
+        results = from_bytes(raw, cp_exclusion=multi_byte) or results
+    best = results.best()  # charset-normalizer's ranking: the least chaos, then the most coherence
     western = raw.decode("cp1252", errors="regionqa-latin1")
     # The five bytes Windows-1252 leaves undefined (kept as Latin-1 controls) are not held against it:
     # one stray byte in a Western file must not send it to Windows-1251, which defines them.
     western_chaos = mess_ratio(_UNDEFINED_IN_CP1252.sub("", western[:BINARY_SAMPLE_CHARS]), maximum_threshold=1.0)
-    if best is None or western_chaos <= best.chaos + WESTERN_TOLERANCE:
-        if western_chaos <= MAX_CHAOS:
-            return western
-        _not_binary(western, label)
-    elif best.chaos <= MAX_CHAOS:
+    if western_chaos <= MAX_CHAOS and (best is None or western_chaos <= best.chaos + WESTERN_TOLERANCE):
+        return western
+    if best is not None and best.chaos <= MAX_CHAOS and best.coherence >= MIN_COHERENCE:
         return str(best)
-    raise SourceError(f"{label}: the text's encoding cannot be told with confidence; re-save it as UTF-8")
+    _not_binary(western, label)
+    raise SourceError(f"{label}: the text's encoding cannot be told with confidence (too short, or mixed); re-save it as UTF-8")
