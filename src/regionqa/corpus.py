@@ -11,9 +11,9 @@ from . import store as store_mod
 from .batches import Progress
 from .config import Settings
 from .errors import BadInputError, RegionQAError
-from .indexing import BuildReport, build, expected_manifest
+from .indexing import BuildReport, build, expected_manifest, read_corpus
 from .models import IndexedSource
-from .sources import SUPPORTED_SUFFIXES, discover, file_part, load_corpus, matches_globs, printable, read_file
+from .sources import CACHE_FOLDER, SUPPORTED_SUFFIXES, discover, file_part, matches_globs, ocr_cache, printable, read_file
 
 
 @dataclass
@@ -63,7 +63,7 @@ def add(
     lock = store_mod.lock_index(settings.index_dir)
     try:
         corpus.mkdir(parents=True, exist_ok=True)
-        existing = {s.content_hash: s.name for s in load_corpus(corpus).sources}
+        existing = {s.content_hash: s.name for s in read_corpus(settings).sources}
         for item in paths:
             if isinstance(item, str) and is_url(item):
                 _add_url(item, corpus, existing, report)
@@ -78,7 +78,8 @@ def add(
             found = False
             for file, name in _files_to_add(path, include, exclude):
                 found = True
-                _add_file(file, name, str(file), corpus, existing, report)
+                with ocr_cache(settings.data_dir / CACHE_FOLDER):  # the build that follows reads a scan from the cache
+                    _add_file(file, name, str(file), corpus, existing, report)
             if not found:
                 patterns = " with --include/--exclude as given" if include or exclude else ""
                 report.errors.append(f"{path}: no file to add{patterns}; regionqa reads {', '.join(sorted(SUPPORTED_SUFFIXES))}")
@@ -198,7 +199,7 @@ def remove(settings: Settings, name: str, progress: Progress | None = None, noti
     try:
         # An index needs a source: removing the last one would delete the file and then fail the
         # build, leaving an index that still answers from a file no longer in the corpus.
-        if not any(source.name != name and file_part(source.name) != name for source in load_corpus(settings.corpus_dir).sources):
+        if not any(source.name != name and file_part(source.name) != name for source in read_corpus(settings).sources):
             raise BadInputError(
                 f"{name} is the last readable source and an index needs one; add another source first: regionqa index add FILE"
             )
@@ -267,7 +268,7 @@ def status(settings: Settings) -> Status:
     except RegionQAError as error:
         problem = str(error)
     indexed = {row.name: row.content_hash for row in rows}
-    on_disk = {s.name: s.content_hash for s in load_corpus(settings.corpus_dir).sources} if settings.corpus_dir.is_dir() else {}
+    on_disk = {s.name: s.content_hash for s in read_corpus(settings).sources} if settings.corpus_dir.is_dir() else {}
     indexed_texts = set(indexed.values())
     stale = Stale(
         # A copy of an indexed text under another name is a duplicate a build skips, not news.

@@ -154,13 +154,13 @@ def _reader(settings: Settings) -> Check:
 
 
 def _corpus(settings: Settings, command: str) -> Check:
-    from .sources import load_corpus
+    from .indexing import read_corpus
 
     folder = settings.corpus_dir
     add = f"{command} index add FILE_OR_FOLDER"  # creates the folder and copies the documents in
     if not folder.is_dir():
         return Check("corpus", "WARN", f"the corpus folder {folder} does not exist", add)
-    loaded = load_corpus(folder)
+    loaded = read_corpus(settings)
     detail = f"{_count(len(loaded.sources), 'source')} in {folder}"
     if not loaded.sources:
         return Check("corpus", "WARN", f"no readable source in {folder}", add)

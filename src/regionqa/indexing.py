@@ -19,7 +19,7 @@ from .batches import BuildModels, Progress
 from .config import Settings
 from .errors import BadInputError, IndexStateError
 from .models import Source
-from .sources import SUPPORTED_SUFFIXES, load_corpus
+from .sources import CACHE_FOLDER, SUPPORTED_SUFFIXES, LoadReport, load_corpus, ocr_cache
 
 
 def real_models(settings: Settings) -> BuildModels:
@@ -30,6 +30,13 @@ def real_models(settings: Settings) -> BuildModels:
     return BuildModels(
         encode=partial(encode, batch_size=settings.embed_batch_size), count_tokens=count_word_pieces, analyse=analyse_sources
     )
+
+
+def read_corpus(settings: Settings, folder: Path | None = None) -> LoadReport:
+    """Every source of the corpus folder (or of `folder`), scans read once by OCR and then from the
+    cache in the per-user data folder (see sources.ocr)."""
+    with ocr_cache(settings.data_dir / CACHE_FOLDER):
+        return load_corpus(folder or settings.corpus_dir)
 
 
 @dataclass
@@ -80,7 +87,7 @@ def build(
     corpus = settings.corpus_dir
     if not corpus.is_dir():
         raise BadInputError(f"the corpus folder {corpus} does not exist; create it or pass --corpus-dir")
-    loaded = load_corpus(corpus)
+    loaded = read_corpus(settings)
     if not loaded.sources:
         # Name the files that could not be read (the first few): the user has to fix those.
         shown = "; ".join(loaded.errors[:5]) + (f"; and {len(loaded.errors) - 5} more" if len(loaded.errors) > 5 else "")

@@ -46,7 +46,7 @@ _HOMES = {
         "matches_globs",
         "printable",
     ),
-    "ocr": ("IMAGE_SUFFIXES", "INSTALL_TESSERACT", "tesseract_installed"),
+    "ocr": ("CACHE_FOLDER", "IMAGE_SUFFIXES", "INSTALL_TESSERACT", "ocr_cache", "tesseract_installed"),
     "office": ("DOCX_SUFFIX", "docx_to_text", "read_docx"),
     "pdf": ("PAGE_SEPARATOR", "PDF_SUFFIX", "join_pages", "pdf_pages", "pdf_to_text", "reflow"),
     "provenance": ("clean_meta", "date_bounds", "iso_date"),

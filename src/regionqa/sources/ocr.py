@@ -2,8 +2,9 @@
 
 Images go through pytesseract, a PDF through ocrmypdf, which adds a text layer to the pages that
 have none and leaves the others alone, so page citations keep working. OCR takes seconds a page
-and `load_corpus` reads every file at every build, so what Tesseract read is kept in the per-user
-data folder, by the sha256 of the file's bytes.
+and `load_corpus` reads every file at every build, so what Tesseract read is kept, by the sha256
+of the file's bytes, in the folder the program names with `ocr_cache` (the per-user data folder's
+ocr-cache/, set by indexing and corpus from their settings); outside one, OCR runs every time.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from ..errors import SourceError
@@ -24,7 +27,18 @@ from .pdf import reflow
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
 INSTALL_TESSERACT = "install Tesseract (Debian/Ubuntu: sudo apt-get install tesseract-ocr; macOS: brew install tesseract)"
 OCR_LANGUAGE = "eng"  # the language data the tesseract-ocr package installs
-CACHE_FOLDER = "ocr-cache"
+CACHE_FOLDER = "ocr-cache"  # under the per-user data folder
+_CACHE: ContextVar[Path | None] = ContextVar("regionqa_ocr_cache", default=None)
+
+
+@contextmanager
+def ocr_cache(folder: Path) -> Iterator[None]:
+    """Keep what OCR reads in `folder` while the block runs (one folder per thread or task)."""
+    token = _CACHE.set(folder)
+    try:
+        yield
+    finally:
+        _CACHE.reset(token)
 
 
 def tesseract_installed() -> bool:
@@ -33,9 +47,9 @@ def tesseract_installed() -> bool:
 
 def _cached(kind: str, raw: bytes, recognise: Callable[[], list[str]]) -> list[str]:
     """The page texts OCR gave for these bytes, recognised once and then read from the cache."""
-    from ..config import user_data_dir
-
-    folder = user_data_dir() / CACHE_FOLDER
+    folder = _CACHE.get()
+    if folder is None:
+        return recognise()
     path = folder / f"{kind}-{OCR_LANGUAGE}-{hashlib.sha256(raw).hexdigest()}.json"
     try:
         return json.loads(path.read_text(encoding="utf-8"))
