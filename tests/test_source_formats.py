@@ -127,10 +127,10 @@ def test_xlsx_rows_read_with_their_headers_and_units(tmp_path: Path) -> None:
     path = make_xlsx(tmp_path / "trade.xlsx", {"Summary": [["Only a title row"]], "Sheet1": TRADE}, title="Caspian trade")
     [source] = read_file(path, "trade.xlsx")
     assert source.text.split("\n") == [
-        "Country: Kazakhstan; Trade 2023: 529.4 million USD; Share: 12.5%",
-        "Country: Uzbekistan; Trade 2023: 201 million USD; Share: 4.75%; Note: estimate",
+        "Country is Kazakhstan, Trade 2023 is 529.4 million USD, Share is 12.5%.",
+        "Country is Uzbekistan, Trade 2023 is 201 million USD, Share is 4.75%, Note is estimate.",
     ]
-    assert source.units == Units(ROW, (0, 65), ("Sheet1 row 2", "Sheet1 row 3"))
+    assert source.units == Units(ROW, (0, 72), ("Sheet1 row 2", "Sheet1 row 3"))
     assert location_of(source.text, source.units, source.text.index("Uzbekistan")) == "Sheet1 row 3"
     assert source.meta["title"] == "Caspian trade"
 
@@ -139,8 +139,8 @@ def test_csv_rows_with_any_delimiter(tmp_path: Path) -> None:
     data = "Port;Ferry crossings 2032;Capacity (million tons)\nZarvonsk;415;42\n;;\nTamsk;120;7.5\n"
     [source] = read_file(write(tmp_path / "ports.csv", data.encode()), "ports.csv")
     assert source.text.split("\n") == [
-        "Port: Zarvonsk; Ferry crossings 2032: 415; Capacity: 42 million tons",
-        "Port: Tamsk; Ferry crossings 2032: 120; Capacity: 7.5 million tons",
+        "Port is Zarvonsk, Ferry crossings 2032 is 415, Capacity is 42 million tons.",
+        "Port is Tamsk, Ferry crossings 2032 is 120, Capacity is 7.5 million tons.",
     ]
     assert source.units.labels == ("row 2", "row 4"), "a row is cited by its number in the file, the header being row 1"
 

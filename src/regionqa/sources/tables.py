@@ -1,9 +1,11 @@
 """Tables: .csv and .xlsx files, each row read as a line of text with its header names, cited by row.
 
 A row of a sheet whose header says "Country" and "Trade 2023 (million USD)" reads
-"Country: Kazakhstan; Trade 2023: 529.4 million USD": a unit in brackets at the end of a header
-is written after the value, so that the figures of the cells are found with their units, as in
-running text. The first non-empty row is the header; a row is cited as "Sheet1 row 12" (the row
+"Country is Kazakhstan, Trade 2023 is 529.4 million USD.": a unit in brackets at the end of a
+header is written after the value, so that the figures of the cells are found with their units, as
+in running text. The row is written as a sentence because spaCy's tagger reads one: with
+"Country: Kazakhstan; Trade 2023: 529.4 million USD" on consecutive lines it took "USD" for an
+organisation and the money for a bare number in two rows of three. The first non-empty row is the header; a row is cited as "Sheet1 row 12" (the row
 number the spreadsheet shows) or, in a CSV file, "row 12" (the header is row 1).
 """
 
@@ -51,7 +53,7 @@ def cell_text(value: object) -> str:
 
 
 def row_text(header: Sequence[str], cells: Sequence[object]) -> str:
-    """One row as "Name: value unit; Name: value"; empty cells are left out."""
+    """One row as "Name is value unit, Name is value."; empty cells are left out."""
     parts: list[str] = []
     for position, value in enumerate(cells):
         text = cell_text(value)
@@ -60,8 +62,8 @@ def row_text(header: Sequence[str], cells: Sequence[object]) -> str:
         name, unit = split_header(header[position] if position < len(header) and header[position] else f"column {position + 1}")
         if unit:
             text = f"{text}{unit}" if unit in _NO_SPACE_UNITS else f"{text} {unit}"
-        parts.append(f"{name}: {text}")
-    return "; ".join(parts)
+        parts.append(f"{name} is {text}")
+    return ", ".join(parts) + "." if parts else ""
 
 
 def rows_to_text(rows: Iterable[tuple[str, Sequence[object]]], name: str) -> tuple[str, Units]:
