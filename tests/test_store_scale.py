@@ -180,3 +180,26 @@ def test_below_the_threshold_the_index_is_exact(tmp_path: Path, centres: tuple) 
     assert recall_at_k(store, mixture(20, rng, centres)) == 1.0
     store.close()
     writer.close()
+
+
+@pytest.mark.parametrize("kind", [store_mod.FLAT, store_mod.HNSW, store_mod.IVF])
+def test_a_search_among_some_chunks_finds_their_exact_nearest(
+    tmp_path: Path, centres: tuple, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """`ask --source` searches only the chunks of the chosen sources: the top k among them, as brute force finds them."""
+    monkeypatch.setattr(store_mod.vectors, "APPROXIMATE", store_mod.IVF if kind == store_mod.FLAT else kind)
+    rng = np.random.default_rng(3)
+    writer = store_mod.IndexWriter(tmp_path)
+    for number in range(SOURCES):
+        insert(writer, number, mixture(CHUNKS_PER_SOURCE, rng, centres))
+    store = publish(tmp_path, writer, flat_max=10**9 if kind == store_mod.FLAT else 1_000)
+    assert store.manifest.vector_index == kind
+    ids, vectors = stored(store)
+    among = store.chunk_ids_of([source(n).name for n in (3, 17)])
+    assert len(among) == 2 * CHUNKS_PER_SOURCE
+    chosen = np.isin(ids, among)
+    for query in mixture(10, rng, centres):
+        exact = ids[chosen][np.argsort(-(vectors[chosen] @ query))[:K]].tolist()
+        assert [i for i, _ in store.dense_search(query, K, among)] == exact
+    assert store.dense_search(mixture(1, rng, centres)[0], K, []) == []
+    store.close()

@@ -74,6 +74,10 @@ class AskRequest(BaseModel):
         AfterValidator(_question),
     ]
     top_k: Annotated[int, Field(strict=True, json_schema_extra={"minimum": 1, "maximum": engine_mod.MAX_TOP_K}), AfterValidator(_top_k)] = 5
+    # As `ask --source/--since/--until`: the question is asked of the matching sources only.
+    source: list[str] | None = Field(None, description="Only sources whose name matches one of these globs ('web/*', '*.pdf').")
+    since: str | None = Field(None, description="Only sources dated on or after this date (YYYY-MM-DD, YYYY-MM or YYYY).")
+    until: str | None = Field(None, description="Only sources dated on or before this date (YYYY-MM-DD, YYYY-MM or YYYY).")
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -263,8 +267,9 @@ SourceFilter = Annotated[str | None, Query(description="Only this source.", max_
 def ask(body: AskRequest, request: Request) -> Response:
     """A short answer with its citation (or null and a message), the passages behind it, and the facts that bear on it."""
     engine = request.app.state.engine
+    sources = engine_mod.SourceFilter(tuple(body.source or ()), body.since, body.until)
     with request.app.state.lock:
-        result = engine.ask(body.question, body.top_k)
+        result = engine.ask(body.question, body.top_k, sources)
     return _json(AskOut.of(result).dump())
 
 

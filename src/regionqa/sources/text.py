@@ -29,6 +29,7 @@ MAX_CHAOS = 0.2
 # How much of a language charset-normalizer must recognise in a non-Western reading (its "coherence",
 # 0-1) to trust it: 0.5-0.7 for a sentence of Russian or Turkish, 0 for a few words, which are refused.
 MIN_COHERENCE = 0.2
+MIN_UTF16_CHARS = 20  # UTF-16 without a BOM in which no language is recognised must be at least this long
 # How much messier than the best decoding Windows-1252 may read and still be taken: Turkish
 # Windows-1254 text read as Windows-1252 scored 0.14 against 0.0, Western text 0.0 both ways.
 WESTERN_TOLERANCE = 0.01
@@ -79,8 +80,11 @@ def _detected(raw: bytes, label: str) -> str:
     results = from_bytes(raw)
     if b"\x00" in raw:  # only UTF-16 or UTF-32 text holds NUL bytes
         best = results.best()
-        if best is not None and best.encoding.startswith(("utf_16", "utf_32")):
-            return str(best)
+        # A few bytes with a NUL read as UTF-16 too ("\x00\x01binary" as four CJK signs): text is longer.
+        if best is not None and best.encoding.startswith(("utf_16", "utf_32")) and best.chaos <= MAX_CHAOS:
+            text = str(best)
+            if len(text) >= MIN_UTF16_CHARS or best.coherence >= MIN_COHERENCE:
+                return text
         raise _binary(label)
     first = results.best()
     if first is not None and first.coherence < MIN_COHERENCE and is_multi_byte_encoding(first.encoding):
