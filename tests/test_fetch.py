@@ -28,7 +28,7 @@ def server():
             "/cyrillic.txt": Reply("Баку — порт.".encode("cp1251"), "text/plain; charset=windows-1251"),
             "/big-declared": Reply(b"x" * 5000, "text/plain"),
             "/big-streamed": Reply(b"x" * 200_000, "text/plain", length=False),
-            "/image.png": Reply(b"\x89PNG\r\n\x1a\n", "image/png"),
+            "/video.mp4": Reply(b"\x00\x00\x00\x18ftypmp42", "video/mp4"),
             "/moved": Reply(status=301, headers=(("Location", "/page.html"),)),
             "/to-file": Reply(status=302, headers=(("Location", "file:///etc/passwd"),)),
             "/loop": Reply(status=302, headers=(("Location", "/loop"),)),
@@ -115,7 +115,7 @@ def test_redirects_are_followed_to_http_only(server) -> None:
         ("/gone", ["410"]),
         ("/big-declared", ["MB limit"]),
         ("/big-streamed", ["passed the", "limit"]),
-        ("/image.png", ["image/png", "cannot read"]),
+        ("/video.mp4", ["video/mp4", "cannot read"]),
     ],
 )
 def test_download_errors_name_the_url_in_one_line(server, path: str, words: list[str]) -> None:

@@ -207,10 +207,10 @@ def test_library_errors_map_to_400_and_503(article_index: Dirs) -> None:
     class Failing(engine_mod.Engine):
         error: Exception | None = None
 
-        def ask(self, question: str, top_k: int = 5):
+        def ask(self, question: str, top_k: int = 5, sources: engine_mod.SourceFilter | None = None):
             if self.error is not None:
                 raise self.error
-            return super().ask(question, top_k)
+            return super().ask(question, top_k, sources)
 
     engine = Failing(Settings(corpus_dir=article_index.corpus_dir, index_dir=article_index.index_dir))
     with TestClient(create_app(engine.settings, engine)) as client:

@@ -1,8 +1,9 @@
 """Fetch http(s) URLs as sources: the page or file, and the corpus name it is saved under.
 
 A URL is saved as `web/<host>/<path-slug><suffix>` in the corpus folder, the suffix chosen by
-the Content-Type the server sends (HTML, PDF, DOCX, plain text, Markdown, JSONL). Downloads have
-a timeout and a size cap, and redirects are followed only to other http(s) URLs.
+the Content-Type the server sends (HTML, PDF, DOCX, PPTX, XLSX, CSV, EPUB, email, images, plain text,
+Markdown, JSONL). Downloads have a timeout and a size cap, and redirects are followed only to other
+http(s) URLs.
 """
 
 from __future__ import annotations
@@ -30,10 +31,19 @@ CONTENT_TYPES = {
     "text/x-markdown": ".md",
     "application/jsonl": ".jsonl",
     "application/x-ndjson": ".jsonl",
+    "text/csv": ".csv",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": ".pptx",
+    "application/epub+zip": ".epub",
+    "message/rfc822": ".eml",
+    "application/mbox": ".mbox",
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/tiff": ".tif",
 }
 # Types that say nothing about the content: the URL's own suffix decides, if it is a supported one.
 GENERIC_TYPES = {"", "application/octet-stream", "binary/octet-stream", "application/download", "application/force-download"}
-TEXT_SUFFIXES = {".html", ".txt", ".md", ".jsonl"}  # stored as UTF-8, whatever charset the server used
+TEXT_SUFFIXES = {".html", ".txt", ".md", ".jsonl", ".csv"}  # stored as UTF-8, whatever charset the server used
 
 
 @dataclass(frozen=True)
@@ -74,7 +84,7 @@ def suffix_for(content_type: str, url_path: str, url: str, disposition: str = ""
             suffix = PurePosixPath(candidate.strip()).suffix.lower()
             if suffix in SUPPORTED_SUFFIXES:
                 return ".html" if suffix == ".htm" else suffix
-    readable = "HTML, PDF, DOCX, plain text, Markdown and JSONL"
+    readable = "HTML, PDF, DOCX, PPTX, XLSX, CSV, EPUB, email, images (by OCR), plain text, Markdown and JSONL"
     raise SourceError(f"{url}: the server sent {media or 'no content type'}, which regionqa cannot read; it reads {readable}")
 
 
