@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from conftest import Dirs
 from regionqa.errors import RegionQAError
 from regionqa.models import Result
-from regionqa.sources import SUPPORTED_SUFFIXES, content_hash, read_file
+from regionqa.sources import SUPPORTED_SUFFIXES, read_file, source_identity
 
 _text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
 _html = st.lists(
@@ -69,8 +69,7 @@ def test_source_readers_only_raise_regionqa_errors(suffix: str, data: bytes) -> 
     assert sources
     for source in sources:
         assert source.name.startswith(path.name) and source.text.strip()
-        if not source.pages:
-            assert source.content_hash == content_hash(source.text)
+        assert source.content_hash == source_identity(source.text, source.units, source.meta)
 
 
 @pytest.fixture(scope="module")
