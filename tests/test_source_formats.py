@@ -316,3 +316,15 @@ def test_bad_dates_are_refused_naming_the_option(since: str, until: str | None, 
     with pytest.raises(BadInputError) as error:
         SourceFilter(since=since, until=until)
     one_line_error(error, *words)
+
+
+def test_without_tesseract_the_text_pages_of_a_mixed_pdf_are_read_and_the_scans_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("regionqa.sources.corpus.tesseract_installed", lambda: False)
+    text_pages = make_pdf([["Quellmar Transport Review"], ["Outlook for 2035."]])
+    data = mix_pdfs((text_pages, 0), (make_scanned_pdf([["A scanned page."]]), 0), (text_pages, 1))
+    problems: list[str] = []
+    [source] = read_file(write(tmp_path / "review.pdf", data), "review.pdf", problems)
+    assert len(source.pages) == 3 and location_of(source.text, source.pages, source.text.index("Outlook")) == "p. 3"
+    assert len(problems) == 1 and problems[0].startswith("review.pdf: no text layer on page(s) 2,") and "tesseract-ocr" in problems[0]

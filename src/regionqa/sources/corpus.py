@@ -72,8 +72,9 @@ def _read_pdf(raw: bytes, path: Path, name: str, problems: list[str] | None) -> 
             pages = [recognised[i] if not page.strip() else page for i, page in enumerate(pages)]
         return _paged(path, name, pages, meta, "the PDF has no text layer and OCR found no text in it (blank pages?)")
     if scanned and problems is not None and len(scanned) < len(pages):
+        listed = ", ".join(map(str, scanned))
         problems.append(
-            f"{name}: page{'s' if len(scanned) > 1 else ''} {', '.join(map(str, scanned))} ha{'ve' if len(scanned) > 1 else 's'} no text layer and were left out; to read scans, {INSTALL_TESSERACT}"
+            f"{name}: no text layer on page(s) {listed}, which are left out (the others are read); to read scans, {INSTALL_TESSERACT}"
         )
     return _paged(path, name, pages, meta, f"the PDF has no text layer (a scanned document?); to run OCR on it, {INSTALL_TESSERACT}")
 

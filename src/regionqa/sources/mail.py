@@ -32,10 +32,11 @@ class Message:
 
 
 def _header(message, key: str) -> str:
+    """A header as one line ("" when it is missing, or so malformed that policy.default cannot parse it)."""
     try:
         value = message.get(key)
-    except Exception:  # a malformed header that policy.default cannot parse
-        value = message.get_all(key, failobj=[""])[0] if hasattr(message, "get_all") else ""
+    except Exception:  # the email package parses headers lazily and raises many kinds of error
+        return ""
     return " ".join(str(value or "").split())
 
 
