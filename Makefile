@@ -12,7 +12,7 @@ Q ?= How much cargo can the Alat port handle now?
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,ray]'  # ray: tests/test_ray.py runs a real local cluster
 	$(BIN)/python -m compileall -q src  # as pip does for a regular install: no cold start compiles regionqa's modules
 	touch $(STAMP)
 
@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_serve.py
 	$(BIN)/python benchmarks/bench_scale.py --sizes 100000
 	$(BIN)/python benchmarks/bench_build.py --limit 1000
+	$(BIN)/python benchmarks/bench_ray_build.py --limit 1000
 	$(BIN)/python -m pytest -q -m slow tests
 
 clean:

@@ -10,19 +10,40 @@ from .cli_common import JsonOption, build_progress_for, command_settings, handle
 
 index_app = typer.Typer(help="Build, extend and inspect the index.", no_args_is_help=True)
 
+RayOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="ADDRESS",
+        help="Analyse and embed on a Ray cluster: 'auto' (RAY_ADDRESS), 'local' (start one here) or an address. Needs regionqa[ray].",
+    ),
+]
+
+
+def _build_models(ctx: typer.Context, ray_address: str | None):
+    """The models a build runs: here (None, the default), or on the Ray cluster at `ray_address`."""
+    if ray_address is None:
+        return None
+    from . import distributed, indexing
+
+    distributed.require_ray()
+    return indexing.real_models(command_settings(ctx), ray_address=ray_address)
+
 
 @index_app.command("build")
 @handle_errors
 def index_build(
     ctx: typer.Context,
     full: Annotated[bool, typer.Option("--full", help="Rebuild everything instead of only new or changed sources.")] = False,
+    ray_address: RayOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """(Re)build the index from every source in the corpus folder; unchanged sources are kept as they are."""
     from . import indexing
 
+    models = _build_models(ctx, ray_address)
     with build_progress_for(ctx) as progress:
-        report = indexing.build(command_settings(ctx), full=full, progress=progress, notify=notifier(ctx))
+        report = indexing.build(command_settings(ctx), full=full, progress=progress, notify=notifier(ctx), models=models)
     _print_build(report, json_output)
 
 
@@ -62,6 +83,7 @@ def index_add(
             "--exclude", metavar="GLOB", help="Leave out the files of a folder whose path matches this glob, e.g. 'drafts/*' (repeatable)."
         ),
     ] = None,
+    ray_address: RayOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Add files, folders or web pages to the corpus and index them at once.
@@ -70,9 +92,16 @@ def index_add(
     """
     from . import corpus, render
 
+    models = _build_models(ctx, ray_address)
     with build_progress_for(ctx) as progress:
         report = corpus.add(
-            command_settings(ctx), paths, progress=progress, include=include or (), exclude=exclude or (), notify=notifier(ctx)
+            command_settings(ctx),
+            paths,
+            progress=progress,
+            include=include or (),
+            exclude=exclude or (),
+            notify=notifier(ctx),
+            models=models,
         )
     console = render.stderr()
     for line in report.errors:
