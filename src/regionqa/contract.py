@@ -135,7 +135,9 @@ class FactOut(Out):
     label: str = Field(min_length=1, description="MONEY, QUANTITY, PERCENT, CARDINAL, MULTIPLIER, DATE, ORDINAL, TIME.")
     value: float | None = Field(description="The value, or the low end of a range; null when it cannot be computed.")
     value_max: float | None = Field(description="The high end of a range, else null.")
-    unit: str | None = Field(description="An ISO 4217 code for money (USD, AZN, KZT), t, fraction (0.172 for 17.2 percent), times, year, ...")
+    unit: str | None = Field(
+        description="An ISO 4217 code for money (USD, AZN, KZT), t, fraction (0.172 for 17.2 percent), times, year, ..."
+    )
     source: SourceName
     start: Offset
     end: Offset

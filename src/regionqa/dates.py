@@ -27,7 +27,12 @@ def _rules() -> tuple[re.Pattern, dict[str, tuple[int, int]], dict[str, int], fr
     fillers = "|".join(map(re.escape, sorted(words()["date_fillers"], key=len, reverse=True)))
     periods = {name: (first, last) for name, (first, last) in words()["date_periods"].items()}
     months = {name.lower() for name in (*calendar.month_name, *calendar.month_abbr) if name}
-    return re.compile(rf"(?i)^(?:(?:{fillers})\b[\s-]*)+"), periods, words()["relative_years"], frozenset(months | set(words()["date_cues"]))
+    return (
+        re.compile(rf"(?i)^(?:(?:{fillers})\b[\s-]*)+"),
+        periods,
+        words()["relative_years"],
+        frozenset(months | set(words()["date_cues"])),
+    )
 
 
 def iso_date(text: str, reference: date | None = None) -> str | None:

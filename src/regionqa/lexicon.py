@@ -66,7 +66,9 @@ def generate_currency_table() -> dict:
     from babel.core import get_global
     from babel.numbers import get_currency_name
 
-    codes = sorted({code for rows in get_global("territory_currencies").values() for code, _, end, tender in rows if end is None and tender})
+    codes = sorted(
+        {code for rows in get_global("territory_currencies").values() for code, _, end, tender in rows if end is None and tender}
+    )
     english = Locale.parse("en")
     names: dict[str, set[str]] = defaultdict(set)
     for code in codes:
@@ -131,4 +133,6 @@ PLACE_NAMES = frozenset(COUNTRIES + CITIES)  # always a GPE
 
 if __name__ == "__main__":
     # python -m regionqa.lexicon: regenerate currencies.json from the installed Babel.
-    Path(__file__).with_name(CURRENCY_TABLE_FILE).write_text(json.dumps(generate_currency_table(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    Path(__file__).with_name(CURRENCY_TABLE_FILE).write_text(
+        json.dumps(generate_currency_table(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+    )
