@@ -30,7 +30,12 @@ def analysed() -> dict[int, list[Figure]]:
     from regionqa.nlp import analyse_sources
 
     sources = [
-        DatedSource(name=f"s{i}.txt", text=row["text"], content_hash=content_hash(row["text"]), meta={"date": row["reference"]} if "reference" in row else {})
+        DatedSource(
+            name=f"s{i}.txt",
+            text=row["text"],
+            content_hash=content_hash(row["text"]),
+            meta={"date": row["reference"]} if "reference" in row else {},
+        )
         for i, row in enumerate(SENTENCES)
     ]
     return {int(source.name[1:-4]): analysis.figures for source, analysis in analyse_sources(sources)}
@@ -41,7 +46,9 @@ def test_the_sentence_set_is_large_enough_to_mean_something() -> None:
     assert {row["label"] for row in SENTENCES} == {"MONEY", "DATE"}
 
 
-@pytest.mark.parametrize("index", range(len(SENTENCES)), ids=[row["figure"] + (" @" + row["reference"] if "reference" in row else "") for row in SENTENCES])
+@pytest.mark.parametrize(
+    "index", range(len(SENTENCES)), ids=[row["figure"] + (" @" + row["reference"] if "reference" in row else "") for row in SENTENCES]
+)
 def test_every_sentence_gives_its_figure_normalised(analysed: dict[int, list[Figure]], index: int) -> None:
     row = SENTENCES[index]
     found = {figure.text: figure for figure in analysed[index]}

@@ -241,7 +241,9 @@ REFERENCE = date(2024, 6, 10)
         ("", None, None),
     ],
 )
-def test_iso_date_keeps_the_precision_of_the_text_and_needs_a_reference_for_relative_dates(text: str, absolute: str | None, relative: str | None) -> None:
+def test_iso_date_keeps_the_precision_of_the_text_and_needs_a_reference_for_relative_dates(
+    text: str, absolute: str | None, relative: str | None
+) -> None:
     assert iso_date(text) == absolute
     assert iso_date(text, REFERENCE) == relative
 
@@ -266,6 +268,8 @@ def test_a_written_out_day_round_trips_to_its_iso_date(day: date) -> None:
     assert date_bounds(day.isoformat()) == (day, day)
 
 
-@pytest.mark.parametrize(("value", "expected"), [("2024-06-10", REFERENCE), ("2024-06-10T08:00:00Z", REFERENCE), ("June", None), (None, None), (20240610, None)])
+@pytest.mark.parametrize(
+    ("value", "expected"), [("2024-06-10", REFERENCE), ("2024-06-10T08:00:00Z", REFERENCE), ("June", None), (None, None), (20240610, None)]
+)
 def test_reference_date_of_a_sources_metadata(value: object, expected: date | None) -> None:
     assert reference_date(value) == expected
