@@ -235,7 +235,16 @@ REFERENCE = date(2024, 6, 10)
         ("15 May", None, "2024-05-15"),
         ("two years ago", None, "2022"),
         ("today", None, "2024-06-10"),
+        ("15-17 May 2024", "2024-05-15/2024-05-17", "2024-05-15/2024-05-17"),
+        ("March to May 2024", "2024-03/2024-05", "2024-03/2024-05"),
+        ("May 2023 – March 2024", "2023-05/2024-03", "2023-05/2024-03"),
+        ("2024/25", "2024/2025", "2024/2025"),  # a fiscal year
+        ("01.02.2024", "2024-02-01", "2024-02-01"),  # dotted: day first
+        ("31.02.2024", None, None),
+        ("earlier this year", None, "2024"),
         ("three years", None, None),  # a duration, not a date
+        ("26 years", None, None),
+        ("the past five years", None, None),
         ("the 1990s", None, None),  # a decade
         ("recent years", None, None),
         ("", None, None),

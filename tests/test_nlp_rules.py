@@ -126,6 +126,7 @@ def test_every_multiplier_the_ruler_tags_the_parser_reads(nlp, word: str) -> Non
         ("Cargo doubled in the first quarter of 2024.", "first quarter of 2024"),
         ("Exports rose last quarter.", "last quarter"),
         ("Exports rose in Q3 2024.", "Q3 2024"),
+        ("The decree of 01.02.2024 took effect.", "01.02.2024"),
     ],
 )
 def test_a_quarter_of_a_year_is_a_date_not_a_share(nlp, text: str, span: str) -> None:

@@ -80,6 +80,8 @@ def figure_patterns() -> list[dict]:
         {"label": "DATE", "pattern": [*period, {"LOWER": "of"}, year]},
         {"label": "DATE", "pattern": period},
         {"label": "DATE", "pattern": [{"LOWER": {"IN": ["q1", "q2", "q3", "q4"]}}, year]},
+        # "01.02.2024": the model tags no dotted day (dates.py reads it day first)
+        {"label": "DATE", "pattern": [{"TEXT": {"REGEX": rf"^\d{{1,2}}\.\d{{1,2}}\.{YEAR}$"}}]},
         # "half of this flow", "a third", "two-thirds": shares, like percentages
         {
             "label": "PERCENT",
