@@ -43,7 +43,7 @@ def analysed() -> dict[int, list[Figure]]:
 
 def test_the_sentence_set_is_large_enough_to_mean_something() -> None:
     assert len(SENTENCES) >= 30
-    assert {row["label"] for row in SENTENCES} == {"MONEY", "DATE"}
+    assert {"MONEY", "DATE"} <= {row["label"] for row in SENTENCES}
 
 
 @pytest.mark.parametrize(

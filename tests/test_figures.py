@@ -168,6 +168,8 @@ def test_a_code_that_is_also_a_word_is_money_only_in_money() -> None:
         ("It cost 2.5 million Turkish lira.", ["2.5 million Turkish lira"]),
         ("five billion dollars", ["five billion dollars"]),
         ("A ticket is 500 ₽.", ["500 ₽"]),
+        ("Revenue was between ₸2 and ₸3 billion.", ["₸2 and ₸3 billion"]),
+        ("It costs ₼5–₼7 million.", ["₼5–₼7 million"]),
         ("Leaders met at COP29 in Baku in 2024.", []),  # COP is a code, but "29" does not start a word
         ("one of the ports moved 25 million tons", []),
     ],
@@ -195,6 +197,8 @@ def test_the_currency_table_is_the_one_babel_generates() -> None:
         ("1,5 million manats", "MONEY", Value(1_500_000, None, "AZN")),
         ("1,25 billion tenge", "MONEY", Value(1_250_000_000, None, "KZT")),
         ("₼1,5", "MONEY", Value(1.5, None, "AZN")),  # money: a decimal comma even without a scale word
+        ("2,3 percent", "PERCENT", Value(0.023, None, "fraction")),
+        ("2,3%", "PERCENT", Value(0.023, None, "fraction")),
         ("1,500 tons", "QUANTITY", Value(1500, None, "t")),
         ("15,000,000 dollars", "MONEY", Value(15_000_000, None, "USD")),
         ("1,500 million", "CARDINAL", Value(1_500_000_000, None, None)),

@@ -37,8 +37,10 @@ _WORD = re.compile(r"[a-z]+")
 _LONE_WORDS = SHARES | COUNT_WORDS  # a number on their own: "half", "a dozen"
 _SHARE_WORD = re.compile(r"(?i)\b(" + "|".join(map(re.escape, SHARES | SHARE_PLURALS)) + r")\b")
 _SCALE_WORDS = "|".join(map(re.escape, SCALES))
-# "1,5 million": a comma and one or two digits before a scale word is a decimal comma (1,500 is not).
-_DECIMAL_COMMA_BEFORE_SCALE = re.compile(rf"(?i)\b(\d+),(\d{{1,2}})(?=\s*(?:{_SCALE_WORDS})\b)")
+# "1,5 million", "2,3 percent": a comma and one or two digits before a scale or percent word is a decimal comma (1,500 is not).
+_DECIMAL_COMMA_BEFORE_SCALE = re.compile(rf"(?i)\b(\d+),(\d{{1,2}})(?=\s*(?:(?:{_SCALE_WORDS}|percent|per cent)\b|%))")
+# Between the two amounts of a money range: "₸2 and ₸3 billion", "₼5–₼7 million".
+_MONEY_RANGE_GAP = re.compile(r"\s*(?:[–-]|to|and)\s*")
 _DECIMAL_COMMA = re.compile(r"\b(\d+),(\d{1,2})\b(?![.,]?\d)")
 
 
@@ -185,11 +187,22 @@ def money_spans(text: str) -> list[tuple[int, int]]:
                 continue
         if suffix := after.match(text, end):
             spans.append((start, suffix.end()))
-    return spans
+    return _join_ranges(text, spans)
+
+
+def _join_ranges(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """One span for the two amounts of a range ("₸2 and ₸3 billion"): the scale of the second governs both."""
+    joined: list[tuple[int, int]] = []
+    for start, end in spans:
+        if joined and _MONEY_RANGE_GAP.fullmatch(text, joined[-1][1], start):
+            joined[-1] = (joined[-1][0], end)
+        else:
+            joined.append((start, end))
+    return joined
 
 
 def decimal_commas(text: str, money: bool = False) -> str:
-    """Read a decimal comma as a point where it must be one: before a scale word ("1,5 million"), and in
+    """Read a decimal comma as a point where it must be one: before a scale or percent word ("1,5 million"), and in
     money when `money` ("₼1,5"); "1,500" and "15,000,000" keep their thousands separators."""
     text = _DECIMAL_COMMA_BEFORE_SCALE.sub(r"\1.\2", text)
     return _DECIMAL_COMMA.sub(r"\1.\2", text) if money else text
