@@ -249,6 +249,7 @@ REFERENCE = date(2024, 6, 10)
         ("three years", None, None),  # a duration, not a date
         ("26 years", None, None),
         ("the past five years", None, None),
+        ("the previous year", None, None),  # the year before the one the text speaks of, not before its date
         ("the 1990s", None, None),  # a decade
         ("recent years", None, None),
         ("", None, None),
