@@ -2,7 +2,8 @@
 
 The pipeline is en_core_web_sm without the parser, lemmatizer and attribute ruler (the cheaper
 `senter` splits sentences), plus rule layers that correct the model's known slips:
-"15 to 25 million tons" is a QUANTITY, "1.5 times" and "sixfold" are MULTIPLIERs, country
+"15 to 25 million tons" is a QUANTITY, "1.5 times" and "sixfold" are MULTIPLIERs, "₼500 million"
+and "CNY 40 million" are MONEY (sign or code included), "the first quarter of 2024" is a DATE, country
 names are places, upper-case acronyms it misses (EAEU) are organisations. Their word lists
 come from lexicon.py, the same entries the figure parser reads.
 spaCy is imported only here and only when a build needs it.
