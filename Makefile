@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 Q ?= How much cargo can the Alat port handle now?
 
-.PHONY: install ask test bench eval schemas clean
+.PHONY: install ask test bench eval schemas lexicon clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ eval: $(STAMP)
 # (tests/test_schemas.py fails when a committed schema is not the generated one).
 schemas: $(STAMP)
 	$(BIN)/python -m regionqa.schemas schemas
+
+# The ISO 4217 table (src/regionqa/currencies.json: codes, English names, signs), generated from Babel's CLDR data
+# (tests/test_figures.py fails when the committed table is not the generated one).
+lexicon: $(STAMP)
+	$(BIN)/python -m regionqa.lexicon
 
 # Bounded defaults (about 15 minutes on 2 cores); each script's --help says how to run it fuller,
 # e.g. bench_scale.py --sizes 100000 1000000 or bench_build.py without --limit (the whole SciFact).

@@ -23,7 +23,7 @@ MAX_FUNCTION_LINES = 60
 # lower one, never of a higher one. Packages (store, answer, sources, evaluate) are one step each.
 STEPS: list[set[str]] = [
     {"errors", "models", "lexicon", "version", "integrity"},  # shared records, vocabulary and checks
-    {"sources", "fetch", "figures"},  # reading documents; parsing figures out of strings
+    {"sources", "fetch", "figures", "dates"},  # reading documents; parsing figures and dates out of strings
     {"nlp", "chunking", "embedding", "onnx_encoder", "onnx_export", "graph"},  # analysing and embedding text
     {"store"},  # the index on disk
     {"search"},  # retrieval

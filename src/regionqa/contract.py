@@ -135,11 +135,17 @@ class FactOut(Out):
     label: str = Field(min_length=1, description="MONEY, QUANTITY, PERCENT, CARDINAL, MULTIPLIER, DATE, ORDINAL, TIME.")
     value: float | None = Field(description="The value, or the low end of a range; null when it cannot be computed.")
     value_max: float | None = Field(description="The high end of a range, else null.")
-    unit: str | None = Field(description="USD, t, fraction (0.172 for 17.2 percent), times, year, ...")
+    unit: str | None = Field(
+        description="An ISO 4217 code for money (USD, AZN, KZT), t, fraction (0.172 for 17.2 percent), times, year, ..."
+    )
     source: SourceName
     start: Offset
     end: Offset
     sentence: str = Field(description="The sentence the figure stands in.")
+    date: str | None = Field(
+        description="A DATE as ISO 8601 at the precision the text gives (2024, 2024-03, 2024-05-15) or an interval (2025/2027); "
+        "a relative date (last year) is read against the source's own date; null when not a date or it cannot be resolved."
+    )
 
 
 class AskOut(Out):

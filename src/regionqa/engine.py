@@ -182,6 +182,7 @@ def list_facts(engine: Engine, label: str | None = None, source: str | None = No
                 value=figure.value,
                 value_max=figure.value_max,
                 unit=figure.unit,
+                date=figure.date,
             )
         )
     return facts

@@ -68,6 +68,7 @@ def fact_json(fact: Fact) -> dict:
     return {
         "text": fact.text, "label": fact.label, "value": fact.value, "value_max": fact.value_max,
         "unit": fact.unit, "source": fact.source, "start": fact.start, "end": fact.end, "sentence": fact.sentence,
+        "date": fact.date,
     }  # fmt: skip
 
 
@@ -154,7 +155,9 @@ def _print_indented(console: Console, text, indent: int) -> None:
 
 
 def format_value(fact: Fact) -> str:
-    """A fact's normalised value for people: "15,000,000 – 25,000,000 t", "17.2 %" (JSON keeps 0.172)."""
+    """A fact's normalised value for people: "15,000,000 – 25,000,000 t", "17.2 %" (JSON keeps 0.172), "2024-03"."""
+    if fact.date is not None:
+        return fact.date
     if fact.value is None:
         return ""
     scale, unit = (100, "%") if fact.unit == "fraction" else (1, fact.unit)
@@ -230,7 +233,7 @@ def print_facts(facts: list[Fact], console: Console, location: Callable[..., str
 
 
 ENTITY_CSV_COLUMNS = ("text", "label", "count", "sources")
-FACT_CSV_COLUMNS = ("text", "label", "value", "value_max", "unit", "source", "start", "end", "sentence")
+FACT_CSV_COLUMNS = ("text", "label", "value", "value_max", "unit", "source", "start", "end", "sentence", "date")
 
 
 def _csv(columns: tuple[str, ...], rows: list[dict]) -> str:

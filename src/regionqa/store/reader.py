@@ -137,7 +137,7 @@ class Store:
 
     def figures(self, source: str, start: int, end: int) -> list[Figure]:
         rows = self.db.execute(
-            'SELECT start, "end", text, label, value, value_max, unit FROM figures WHERE source = ? AND start >= ? AND "end" <= ? ORDER BY start',
+            'SELECT start, "end", text, label, value, value_max, unit, iso_date FROM figures WHERE source = ? AND start >= ? AND "end" <= ? ORDER BY start',
             (source, start, end),
         )
         return [Figure(*r) for r in rows]
@@ -173,7 +173,7 @@ class Store:
     def all_figures(self, label: str | None = None, source: str | None = None) -> list[SourceFigure]:
         """Every figure with its source, optionally filtered, in source order."""
         sql = (
-            'SELECT source, start, "end", text, label, value, value_max, unit FROM figures '
+            'SELECT source, start, "end", text, label, value, value_max, unit, iso_date FROM figures '
             "WHERE (? IS NULL OR label = ?) AND (? IS NULL OR source = ?) ORDER BY source, start"
         )
         return [SourceFigure(r[0], Figure(*r[1:])) for r in self.db.execute(sql, (label, label, source, source))]
