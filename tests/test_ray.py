@@ -58,6 +58,11 @@ def generation(index_dir: Path) -> Path:
     return index_dir / (index_dir / "CURRENT").read_text().strip()
 
 
+def generations(index_dir: Path) -> list[str]:
+    """CURRENT's target and every generation folder (not the lock file, which a build leaves behind)."""
+    return [(index_dir / "CURRENT").read_text().strip(), *sorted(p.name for p in index_dir.glob("gen-*"))]
+
+
 def index_rows(index_dir: Path) -> tuple[dict[str, list[tuple]], np.ndarray]:
     """Every row of every table of the current generation (the chunk vectors apart), and the vectors."""
     db = sqlite3.connect(generation(index_dir) / "meta.sqlite")
@@ -156,7 +161,7 @@ def test_a_cluster_gone_mid_build_fails_in_one_line_and_keeps_the_index(local_in
     dirs = Dirs(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
     shutil.copytree(local_index.corpus_dir, dirs.corpus_dir)
     shutil.copytree(local_index.index_dir, dirs.index_dir, ignore=shutil.ignore_patterns(".lock"))
-    before = sorted(p.name for p in dirs.index_dir.iterdir())
+    before = generations(dirs.index_dir)
     # 64 new sources: several batches, so that the cluster dies with work still to do.
     write_abstracts(dirs.corpus_dir / "more.jsonl", range(ABSTRACTS, ABSTRACTS + 64))
 
@@ -166,7 +171,7 @@ def test_a_cluster_gone_mid_build_fails_in_one_line_and_keeps_the_index(local_in
     messages = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(messages) == 1 and "the Ray cluster went away during the build" in messages[0]
     assert "Traceback" not in result.stderr
-    assert sorted(p.name for p in dirs.index_dir.iterdir()) == before  # the unfinished generation is gone
+    assert generations(dirs.index_dir) == before  # the unfinished generation is gone
     engine = Engine(Settings(corpus_dir=dirs.corpus_dir, index_dir=dirs.index_dir))
     try:
         assert len(engine.store.source_rows()) == ABSTRACTS + 1  # the previous index answers, as it was
@@ -193,10 +198,10 @@ def test_index_add_on_ray_sends_only_the_new_source(local_index: Dirs, tmp_path:
 
 def test_ray_option_without_ray_says_what_to_install(cli, small_copy: Dirs, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed: find_spec then finds nothing
-    before = sorted(p.name for p in small_copy.index_dir.iterdir())
+    before = generations(small_copy.index_dir)
     result = cli("index", "build", "--ray", "local", exit_code=1)
     assert_one_line_error(result, "pip install 'regionqa[ray]'")
-    assert sorted(p.name for p in small_copy.index_dir.iterdir()) == before
+    assert generations(small_copy.index_dir) == before
 
 
 def test_nothing_but_the_ray_build_imports_ray() -> None:
