@@ -159,6 +159,13 @@ class AskOut(Out):
         return cls.model_construct(question=result.question, answer=answer, message=result.message or None, passages=passages, facts=facts)
 
 
+class SearchOut(Out):
+    """The passages for a question, without an answer (the MCP tool `search`)."""
+
+    question: str = Field(min_length=1, description="The question as searched (whitespace collapsed).")
+    passages: list[PassageOut]
+
+
 class EntityOut(Out):
     """One distinct (text, label) of the corpus."""
 
