@@ -144,7 +144,6 @@ def index_watch(
     if folder is not None:
         settings = replace(settings, corpus_dir=folder)
     notify = notifier(ctx)
-    notify(f"loading the models; then watching {settings.corpus_dir} (index: {settings.index_dir})")
     ready = lambda: notify(f"watching {settings.corpus_dir} for changes; Ctrl-C to stop")  # noqa: E731
     console = render.stderr()
     try:

@@ -104,6 +104,8 @@ def watch(
         from .errors import BadInputError
 
         raise BadInputError(f"the corpus folder {corpus} does not exist; create it or pass the folder to watch")
+    if notify:
+        notify(f"loading the models; then watching {corpus} (index: {settings.index_dir})")
     models = models or indexing.real_models(settings)
     warm_up(models)
     changes = watch_folder(
