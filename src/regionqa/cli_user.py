@@ -30,9 +30,9 @@ def history(
         return
     rows = history_mod.entries(settings.history_file, limit, search)
     if json_output:
-        from dataclasses import asdict
+        from .contract import HistoryEntryOut
 
-        typer.echo(render.dumps([asdict(row) for row in rows]))
+        typer.echo(render.dumps([HistoryEntryOut.of(row).dump() for row in rows]))
     else:
         render.print_history(rows, render.stdout(), settings.history_file)
 

@@ -177,6 +177,21 @@ class EntityOut(Out):
     )
 
 
+class HistoryEntryOut(Out):
+    """One question asked from the command line, as `regionqa history` keeps it."""
+
+    id: int = Field(ge=1)
+    asked_at: str = Field(description="When, in ISO 8601 UTC to the second.")
+    question: str = Field(min_length=1)
+    answer: str | None = Field(description="The short answer's text; null when there was none.")
+    source: SourceName | None
+    location: Location | None
+    score: Share | None
+    message: str | None = Field(description="Why there was no answer, when there was none.")
+    generation: str = Field(description="The index generation that answered.")
+    result: AskOut = Field(description="The whole `ask --json` object, as it was printed.")
+
+
 class HealthOut(Out):
     """What `regionqa serve` is serving."""
 
