@@ -46,8 +46,6 @@ app = typer.Typer(
     add_completion=True,
 )
 app.add_typer(index_app, name="index")
-app.add_typer(config_app, name="config")
-app.command("history")(history)
 
 
 def _version(value: bool) -> None:
@@ -389,3 +387,8 @@ def _command_prefix(ctx: typer.Context) -> str:
         if source is not None and source.name == "COMMANDLINE":
             words += [f"--{name.replace('_', '-')}", shlex.quote(str(root.params[name]))]
     return " ".join(words)
+
+
+# Registered here, after the commands above, so that `regionqa --help` lists them in this order.
+app.command("history")(history)
+app.add_typer(config_app, name="config")

@@ -133,8 +133,7 @@ def index_watch(
 ) -> None:
     """Keep the index up to date: re-index files as they are added, changed or removed in the corpus folder, until Ctrl-C.
 
-    Each rebuild is an incremental `index build` (the same lock, the same atomic switch); a file that
-    cannot be read is named in one line and the watch goes on.
+    Each rebuild is an incremental `index build` (the same lock, the same atomic switch); a file that cannot be read is named in one line and the watch goes on.
     """
     from dataclasses import replace
 
