@@ -29,9 +29,22 @@ STEPS: list[set[str]] = [
     {"search"},  # retrieval
     {"answer"},  # the short answer
     {"config", "batches"},  # settings; the build's analyse/embed/store loop
-    {"indexing", "corpus", "engine"},  # building the index, managing the corpus, answering questions
+    {"indexing", "corpus", "engine", "watch"},  # building the index (and keeping it built), managing the corpus, answering questions
     {"evaluate", "doctor"},  # measuring and checking
-    {"contract", "schemas", "render", "progress", "server", "cli", "cli_common", "cli_index", "__init__"},  # what users see
+    {
+        "contract",
+        "schemas",
+        "render",
+        "report",
+        "progress",
+        "server",
+        "mcp_server",
+        "cli",
+        "cli_common",
+        "cli_index",
+        "cli_user",
+        "__init__",
+    },  # what users see
 ]
 
 

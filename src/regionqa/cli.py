@@ -12,20 +12,24 @@ from typing import Annotated
 import typer
 
 from .cli_common import (
+    AskFormat,
+    AskFormatOption,
     FormatOption,
     Invocation,
     JsonOption,
     ListJsonOption,
     OutputFormat,
     build_progress_for,
+    chosen_ask_format,
     chosen_format,
     command_settings,
     handle_errors,
     notifier,
 )
 from .cli_index import index_app
-from .config import CORPUS_DIR_ENV, DATA_DIR_ENV, INDEX_DIR_ENV, Settings
-from .errors import BadInputError
+from .cli_user import config_app, history
+from .config import CORPUS_DIR_ENV, DATA_DIR_ENV, INDEX_DIR_ENV
+from .errors import BadInputError, RegionQAError
 from .version import __version__
 
 EXIT_CODES = (
@@ -72,8 +76,7 @@ def main(
     ] = False,
     version: Annotated[bool | None, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = None,
 ) -> None:
-    settings = Settings.from_environment(corpus_dir, index_dir)
-    ctx.obj = Invocation(settings, quiet=quiet)
+    ctx.obj = Invocation(corpus_dir, index_dir, quiet=quiet)
 
 
 @app.command()
@@ -81,36 +84,103 @@ def main(
 def ask(
     ctx: typer.Context,
     question: Annotated[str | None, typer.Argument(help="The question, in plain words.")] = None,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many passages to show.")] = 5,
-    batch: Annotated[str | None, typer.Option(help="Answer one question per line of this file ('-' for stdin); prints JSON lines.")] = None,
+    top_k: Annotated[
+        int | None,
+        typer.Option("--top-k", "-k", show_default=False, help="How many passages to show (default 5, or top_k in the config file)."),
+    ] = None,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            help="Answer one question per line of this file ('-' for stdin); prints JSON lines, or one report with --format md|html|csv."
+        ),
+    ] = None,
+    output_format: AskFormatOption = None,
+    no_history: Annotated[bool, typer.Option("--no-history", help="Do not record this question in `regionqa history`.")] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Answer a question: a short answer with its citation, the passages behind it, and the facts that bear on it."""
     from . import engine as engine_mod
-    from . import render
-    from .sources import printable
 
     if (question is None) == (batch is None):
         raise BadInputError("give either a QUESTION or --batch FILE (not both)")
-    engine_mod.check_top_k(top_k)
+    chosen = chosen_ask_format(output_format, json_output)
+    settings = command_settings(ctx)
+    top_k = engine_mod.check_top_k(settings.top_k if top_k is None else top_k)
     if question is not None:
         engine_mod.check_question(question)
     engine = _open_engine(ctx)
+    keep = _history_keeper(ctx, engine, settings.history and not no_history)
     if batch is not None:
-        lines = _stdin_lines() if batch == "-" else _open_batch(batch)
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                typer.echo(render.dumps(render.result_json(engine.ask(line, top_k))))
-            except BadInputError as error:
-                typer.echo(render.dumps({"question": printable(line.strip())[:200], "error": str(error)}))
+        _ask_batch(engine, _stdin_lines() if batch == "-" else _open_batch(batch), top_k, chosen, keep)
         return
     result = engine.ask(question, top_k)
-    if json_output:
+    keep(result)
+    _print_answer(result, chosen, engine)
+
+
+def _print_answer(result, chosen: AskFormat, engine) -> None:
+    from . import render
+
+    if chosen is AskFormat.json:
         typer.echo(render.dumps(render.result_json(result)))
-    else:
+    elif chosen is AskFormat.text:
         render.print_result(result, render.stdout(), engine.store.location)
+    else:
+        _print_report(chosen, [render.result_json(result)])
+
+
+def _print_report(chosen: AskFormat, results: list[dict]) -> None:
+    from datetime import UTC, datetime
+
+    from .report import write_report
+
+    title = f"regionqa answers, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    typer.echo(write_report(chosen.value, results, title), nl=False)
+
+
+def _ask_batch(engine, lines, top_k: int, chosen: AskFormat, keep) -> None:
+    """Each line answered: printed as a JSON line at once, or gathered into one report at the end."""
+    from . import render
+    from .sources import printable
+
+    gathered = []
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            result = engine.ask(line, top_k)
+            keep(result)
+            data = render.result_json(result)
+        except BadInputError as error:
+            data = {"question": printable(line.strip())[:200], "error": str(error)}
+        if chosen in (AskFormat.json, AskFormat.text):
+            typer.echo(render.dumps(data))
+        else:
+            gathered.append(data)
+    if gathered:
+        _print_report(chosen, gathered)
+
+
+def _history_keeper(ctx: typer.Context, engine, wanted: bool):
+    """A function that records an answered question in the per-user history (when wanted); a history
+    that cannot be written is a warning, never a failed question."""
+    if not wanted:
+        return lambda result: None
+    from . import render
+    from .store import history
+
+    path = engine.settings.history_file
+    warned = []
+
+    def keep(result) -> None:
+        try:
+            history.record(path, render.result_json(result), engine.store.generation.name)
+        except RegionQAError as error:
+            if not warned:  # once per batch
+                notifier(ctx)(f"warning: the question was not recorded: {error}; --no-history leaves it out")
+                warned.append(error)
+
+    return keep
 
 
 def _open_engine(ctx: typer.Context):
@@ -225,6 +295,20 @@ def serve(
     uvicorn.run(application, host=host, port=port, log_level="warning", access_log=access_log)
 
 
+@app.command("mcp")
+@handle_errors
+def mcp(ctx: typer.Context) -> None:
+    """Serve the index to an AI assistant over the Model Context Protocol (stdio): tools ask, search, entities, facts.
+
+    stdout carries only the protocol; notes and logs go to stderr. Questions asked here are not recorded in the history.
+    """
+    from .mcp_server import serve_stdio
+
+    engine = _open_engine(ctx)  # once, before the first request: a missing index is built (or fails) here
+    notifier(ctx)(f"regionqa MCP server on stdio, answering from {engine.store.generation.name}")
+    serve_stdio(lambda: engine)
+
+
 @app.command("eval")
 @handle_errors
 def evaluate(
@@ -303,3 +387,8 @@ def _command_prefix(ctx: typer.Context) -> str:
         if source is not None and source.name == "COMMANDLINE":
             words += [f"--{name.replace('_', '-')}", shlex.quote(str(root.params[name]))]
     return " ".join(words)
+
+
+# Registered here, after the commands above, so that `regionqa --help` lists them in this order.
+app.command("history")(history)
+app.add_typer(config_app, name="config")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -148,3 +149,48 @@ def index_status(ctx: typer.Context, json_output: JsonOption = False) -> None:
         render.print_status(status, render.stdout())
     if status.problem:
         raise typer.Exit(3)
+
+
+@index_app.command("watch")
+@handle_errors
+def index_watch(
+    ctx: typer.Context,
+    folder: Annotated[
+        Path | None, typer.Argument(help="The corpus folder to watch (default: the corpus folder, as for index build).")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print each rebuild's report as a JSON line.")] = False,
+) -> None:
+    """Keep the index up to date: re-index files as they are added, changed or removed in the corpus folder, until Ctrl-C.
+
+    Each rebuild is an incremental `index build` (the same lock, the same atomic switch); a file that cannot be read is named in one line and the watch goes on.
+    """
+    from dataclasses import replace
+
+    from . import render, watch
+
+    settings = command_settings(ctx)
+    if folder is not None:
+        settings = replace(settings, corpus_dir=folder)
+    notify = notifier(ctx)
+    ready = lambda: notify(f"watching {settings.corpus_dir} for changes; Ctrl-C to stop")  # noqa: E731
+    console = render.stderr()
+    try:
+        for event in watch.watch(settings, notify=notify, on_ready=ready):
+            _print_watch_event(event, console, json_output)
+    except KeyboardInterrupt:
+        # A build cut short leaves the generation before it answering, as `index build` does.
+        typer.echo(f"stopped watching {settings.corpus_dir}; the index answers from its last finished build", err=True)
+        raise typer.Exit(130) from None
+
+
+def _print_watch_event(event, console, json_output: bool) -> None:
+    from . import render
+
+    if event.changed:
+        console.print(f"changed: {', '.join(event.changed)}", markup=False)
+    if event.error:
+        console.print(f"error: {event.error}", style="yellow", markup=False)
+    elif json_output:
+        _print_build(event.report, json_output)
+    else:
+        render.print_build(event.report, console)

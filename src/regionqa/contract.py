@@ -165,6 +165,13 @@ class AskOut(Out):
         return cls.model_construct(question=result.question, answer=answer, message=result.message or None, passages=passages, facts=facts)
 
 
+class SearchOut(Out):
+    """The passages for a question, without an answer (the MCP tool `search`)."""
+
+    question: str = Field(min_length=1, description="The question as searched (whitespace collapsed).")
+    passages: list[PassageOut]
+
+
 class EntityOut(Out):
     """One distinct (text, label) of the corpus."""
 
@@ -174,6 +181,21 @@ class EntityOut(Out):
     sources: list[SourceName] = Field(
         min_length=1, json_schema_extra={"uniqueItems": True}, description="The sources that mention it, sorted."
     )
+
+
+class HistoryEntryOut(Out):
+    """One question asked from the command line, as `regionqa history` keeps it."""
+
+    id: int = Field(ge=1)
+    asked_at: str = Field(description="When, in ISO 8601 UTC to the second.")
+    question: str = Field(min_length=1)
+    answer: str | None = Field(description="The short answer's text; null when there was none.")
+    source: SourceName | None
+    location: Location | None
+    score: Share | None
+    message: str | None = Field(description="Why there was no answer, when there was none.")
+    generation: str = Field(description="The index generation that answered.")
+    result: AskOut = Field(description="The whole `ask --json` object, as it was printed.")
 
 
 class HealthOut(Out):

@@ -8,9 +8,9 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from . import store as store_mod
-from .config import ENCODER_ENV, Settings
+from .config import ENCODER_ENV, MAX_TOP_K, Settings
 from .errors import BadInputError
-from .models import Fact, Result
+from .models import Fact, Hit, Result
 from .sources.names import is_utf8, printable
 
 if TYPE_CHECKING:
@@ -19,9 +19,6 @@ if TYPE_CHECKING:
     from .embedding import Encoder
 
 MAX_QUESTION_CHARS = 2000
-
-
-MAX_TOP_K = 100
 
 
 def check_question(question: str) -> str:
@@ -107,11 +104,23 @@ class Engine:
         timings.update(encode=t1 - t0, retrieve=t2 - t1, answer=t3 - t2)
         if reader:
             timings["read"] = reader.seconds - read_before  # the reader's part of "answer"
-        # Citations a person can follow: "p. 3" in a PDF, "line 11" in a text.
-        passages = [replace(h, location=self.store.location(h.chunk.source, h.chunk.start, h.chunk.end)) for h in hits[:top_k]]
+        passages = self._cited(hits[:top_k])
         if answer is not None:
             answer = replace(answer, location=self.store.location(answer.source, answer.start))
         return Result(question=question, answer=answer, passages=passages, facts=facts, message=message, timings=timings)
+
+    def search(self, question: str, top_k: int = 5) -> list[Hit]:
+        """The passages `ask` would show for a question, with their citations, without answering it."""
+        from .search import retrieve
+
+        question = check_question(question)
+        top_k = check_top_k(top_k)
+        vector = self.encoder([question])[0]
+        return self._cited(retrieve(self.store, question, vector, max(top_k, 5), self.settings.retrieval)[:top_k])
+
+    def _cited(self, hits: list[Hit]) -> list[Hit]:
+        """Hits with citations a person can follow: "p. 3" in a PDF, "line 11" in a text."""
+        return [replace(h, location=self.store.location(h.chunk.source, h.chunk.start, h.chunk.end)) for h in hits]
 
 
 def open_engine(

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .engine import EntityCount
     from .evaluate import QAReport
     from .indexing import BuildReport
+    from .store.history import HistoryEntry
 
 
 def stdout() -> Console:
@@ -296,6 +297,24 @@ def print_checks(checks: list[Check], console: Console) -> None:
                 "  ", (check.status, CHECK_STYLES[check.status]), f" {check.name}: ", (check.fix or "see the detail above", "bold")
             )
         )
+
+
+def print_history(rows: list[HistoryEntry], console: Console, path: object) -> None:
+    """Past questions, newest first: when, the question, the answer and where it came from."""
+    from rich.table import Table
+    from rich.text import Text
+
+    if not rows:
+        console.print(f"no questions in the history ({path})", style="yellow", markup=False)
+        return
+    table = Table(box=_box("SIMPLE_HEAD"), show_edge=False)
+    for column in ("asked (UTC)", "question", "answer", "where"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        where = f"{row.source}, {row.location}" if row.source else ""
+        answer = Text(row.answer) if row.answer else Text(row.message or "no answer", style="dim")
+        table.add_row(row.asked_at.replace("T", " ").removesuffix("+00:00"), Text(row.question), answer, Text(where))
+    console.print(table)
 
 
 def print_status(status: Status, console: Console) -> None:
