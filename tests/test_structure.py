@@ -29,9 +29,10 @@ STEPS: list[set[str]] = [
     {"search"},  # retrieval
     {"answer"},  # the short answer
     {"config", "batches"},  # settings; the build's analyse/embed/store loop
-    {"indexing", "corpus", "engine", "live"},  # building the index, managing the corpus, answering questions (live: from the current generation)
+    {"indexing", "corpus", "engine", "live"},  # building the index, managing the corpus, answering questions
     {"evaluate", "doctor"},  # measuring and checking
-    {"contract", "schemas", "render", "progress", "server", "server_guard", "server_web", "cli", "cli_common", "cli_index", "__init__"},  # what users see
+    # what users see
+    {"contract", "schemas", "render", "progress", "server", "server_guard", "server_web", "cli", "cli_common", "cli_index", "__init__"},
 ]
 
 
