@@ -174,19 +174,31 @@ async function loadEntities() {
   return rows;
 }
 
-async function start() {
-  $("#ask").addEventListener("submit", ask);
+async function loadPage() {
   try {
     await startSession();
     const health = await api("/health");
     $("#served").textContent = `Index ${health.generation}: ${health.sources} sources, ${health.chunks} passages · regionqa ${health.version}`;
+    $("#status").textContent = "";
     const all = await loadEntities();
-    fillSelect($("#entity-label"), [...new Set(all.map((row) => row.label))].sort());
-    fillSelect($("#entity-source"), [...new Set(all.flatMap((row) => row.sources))].sort());
-    for (const id of ["#entity-label", "#entity-source"]) $(id).addEventListener("change", () => loadEntities().catch(showError));
+    for (const [id, values] of [
+      ["#entity-label", all.map((row) => row.label)],
+      ["#entity-source", all.flatMap((row) => row.sources)],
+    ]) {
+      const select = $(id);
+      select.length = 1; // keep "all"
+      fillSelect(select, [...new Set(values)].sort());
+    }
   } catch (error) {
     showError(error);
   }
+}
+
+function start() {
+  $("#ask").addEventListener("submit", ask);
+  for (const id of ["#entity-label", "#entity-source"]) $(id).addEventListener("change", () => loadEntities().catch(showError));
+  window.addEventListener("hashchange", loadPage); // a #token=… pasted into an open page
+  loadPage();
 }
 
 start();
