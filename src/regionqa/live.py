@@ -59,7 +59,7 @@ class LiveEngine:
     Args:
         settings: the index folder and query settings (as for `Engine`).
         engine: an Engine already opened on that folder (the CLI's `open_engine`), else one is opened now.
-        notify: where a failed switch is reported (one line); None: nowhere.
+        notify: where each switch, or a failed one, is reported (one line); None: nowhere.
         open_engine: how an engine is opened (tests inject a failing one); it gets the settings and the
             previous engine, whose query encoder and reader the new one shares.
 
@@ -156,6 +156,8 @@ class LiveEngine:
             self.switches += 1
         if idle:
             old.engine.close()
+        if self.notify:
+            self.notify(f"now answering from {engine.store.generation.name}")
 
 
 def _current_folder(settings: Settings):
