@@ -64,7 +64,12 @@ def test_loopback_names_and_allowed_hosts_are_served(open_client, host: str) -> 
 def test_host_names_and_loopback() -> None:
     from regionqa.server_guard import host_name, is_loopback
 
-    assert [host_name(h) for h in ("[::1]:8765", "LocalHost.:80", "example.org", "10.0.0.1:1")] == ["::1", "localhost", "example.org", "10.0.0.1"]
+    assert [host_name(h) for h in ("[::1]:8765", "LocalHost.:80", "example.org", "10.0.0.1:1")] == [
+        "::1",
+        "localhost",
+        "example.org",
+        "10.0.0.1",
+    ]
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("[::1]") and is_loopback("localhost.")
     assert not is_loopback("0.0.0.0") and not is_loopback("localhost.example") and not is_loopback("192.168.1.5")
 
@@ -73,7 +78,13 @@ def test_host_names_and_loopback() -> None:
 
 
 def test_without_the_token_every_data_route_is_401(token_client) -> None:
-    for method, path in [("GET", "/health"), ("GET", "/entities"), ("GET", "/facts"), ("GET", "/source/" + ARTICLE_NAME), ("GET", "/openapi.json")]:
+    for method, path in [
+        ("GET", "/health"),
+        ("GET", "/entities"),
+        ("GET", "/facts"),
+        ("GET", "/source/" + ARTICLE_NAME),
+        ("GET", "/openapi.json"),
+    ]:
         reply = token_client.request(method, path)
         assert reply.status_code == 401, path
         assert list(reply.json()) == ["error"] and reply.headers["www-authenticate"] == "Bearer"
@@ -213,7 +224,9 @@ def test_source_pages_escape_the_text_and_mark_pages() -> None:
     text = "x <script>alert(1)</script> & y\n\nsecond page line\n<b>third</b>"
     page = source_page('a"<b>.pdf', text, (0, 34, 52), 2, 10)
     assert "<script>" not in page and "<b>" not in page and "&lt;script&gt;" in page and "a&quot;&lt;b&gt;.pdf" in page
-    assert '<li id="line-1"><span class="page" id="page-1">p. 1</span>x <mark class="cited" id="cited">&lt;script&gt;</mark>alert(1)' in page
+    assert (
+        '<li id="line-1"><span class="page" id="page-1">p. 1</span>x <mark class="cited" id="cited">&lt;script&gt;</mark>alert(1)' in page
+    )
     assert '<li id="line-3"><span class="page" id="page-2">p. 2</span>second page line</li>' in page
     assert 'id="page-3"' in re.search(r'<li id="line-4">.*?</li>', page).group(0)
 
