@@ -124,3 +124,28 @@ def test_serve_switches_between_requests_and_names_the_generation(small_copy: Di
         assert client.get("/health").json()["generation"] == after
         assert NEW_NAME in {source for row in client.get("/entities").json() for source in row["sources"]}
         assert client.get(f"/source/{NEW_NAME}").status_code == 200
+
+
+def test_a_pdf_citation_opens_its_page(small_copy: Dirs) -> None:
+    """A PDF's answer is cited by page ("p. 2"), and its source page has that page's anchor with the span marked."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from documents import make_pdf
+    from regionqa import indexing
+    from regionqa.server import create_app
+
+    pages = [
+        ["The Quellmar ferry report, first page.", "Nothing of note happened here."],
+        ["The Quellmar ferry carried 3,100 passengers in 2030."],
+    ]
+    (small_copy.corpus_dir / "ferry.pdf").write_bytes(make_pdf(pages))
+    indexing.build(_settings(small_copy))
+    with TestClient(create_app(_settings(small_copy)), base_url="http://127.0.0.1") as client:
+        answer = client.post("/ask", json={"question": "How many passengers did the Quellmar ferry carry in 2030?"}).json()["answer"]
+        assert answer["source"] == "ferry.pdf" and answer["location"] == "p. 2"
+        page = client.get("/source/ferry.pdf", params={"start": answer["start"], "end": answer["end"]}).text
+    item = re.search(r'<li id="line-\d+"><span class="page" id="page-2">p. 2</span>(.*?)</li>', page, re.S)
+    assert item and f'<mark class="cited" id="cited">{answer["text"]}</mark>' in item.group(1)
+    assert 'id="page-1"' in page and 'id="page-3"' not in page

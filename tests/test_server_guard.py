@@ -251,3 +251,21 @@ def test_highlights_mark_the_answer_and_the_question_words(open_client) -> None:
             else:  # a question word, or a form of it (the index's stemmer: "handle" marks "handled")
                 assert any(shown.lower().startswith(word[:4]) for word in words), shown
     assert kinds.count("answer") >= 1 and kinds.count("term") >= 3
+
+
+def test_serve_passes_the_guard_options_to_the_app(article_env: Dirs, cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append((app, options)))
+    result = cli("serve", "--host", "0.0.0.0", "--token", TOKEN, "--allow-host", "box.lan", "--cors", "http://localhost:3000")
+    ((app, options),) = calls
+    guard = app.state.guard
+    assert options["host"] == "0.0.0.0" and guard.token == TOKEN and guard.allowed_hosts == ("box.lan",)
+    assert guard.cors_origins == ("http://localhost:3000",)
+    assert "#token=" in result.stderr and TOKEN not in result.stderr  # the address to open, without printing the secret
+    monkeypatch.setenv("REGIONQA_TOKEN", TOKEN)
+    cli("serve", "--host", "0.0.0.0")
+    assert calls[-1][0].state.guard.token == TOKEN
+    refused = cli("serve", "--token", "short", exit_code=2)
+    assert "at least 16" in refused.stderr and len(calls) == 2
