@@ -38,6 +38,7 @@ def _add_and_build(dirs: Dirs, name: str, text: str) -> str:
 
 
 def test_the_next_question_after_a_build_is_answered_from_the_new_generation(small_copy: Dirs) -> None:
+    from regionqa.engine import Engine
     from regionqa.live import LiveEngine
 
     live = LiveEngine(_settings(small_copy))
@@ -46,8 +47,13 @@ def test_the_next_question_after_a_build_is_answered_from_the_new_generation(sma
         old_answer = engine.ask(NEW_QUESTION).answer
         assert old_answer is None or old_answer.source == SMALL_NAME
     assert live.generation == before
+    opened_before = Engine(_settings(small_copy))
     after = _add_and_build(small_copy, NEW_NAME, NEW_TEXT)
     assert after != before
+    late = LiveEngine(_settings(small_copy), opened_before)  # handed an engine older than CURRENT: switches at once
+    with late.use() as engine:
+        assert engine.store.generation.name == after
+    late.close()
     with live.use() as engine:
         assert engine.store.generation.name == after == live.generation
         result = engine.ask(NEW_QUESTION)

@@ -79,8 +79,10 @@ class LiveEngine:
         self._open = open_engine or _open_sharing_models
         self._lock = threading.Lock()  # guards _current and the borrower counts (held for microseconds)
         self._switching = threading.Lock()  # one thread opens a new generation; the others go on meanwhile
-        stamp = current_stamp(settings)
+        stamp = current_stamp(settings)  # before opening: a build that publishes meanwhile is seen on the first use()
         self._current = _Lent(engine or Engine(settings, notify=notify))
+        if engine is not None and engine.store.generation != _current_folder(settings):
+            stamp = None  # an engine opened before the latest build: switch on the first use()
         self._stamp = stamp  # the CURRENT the current engine (or the last failed attempt) was opened from
         self.switches = 0  # generations switched to since start (for tests and benchmarks)
         self._closed = False
