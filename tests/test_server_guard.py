@@ -216,6 +216,9 @@ def test_the_source_page_numbers_lines_and_marks_the_cited_span(open_client, art
     assert f'<mark class="cited" id="cited">{answer["text"]}</mark>' in item
     missing = open_client.get("/source/no-such-source.txt")
     assert missing.status_code == 404 and "no source named" in missing.json()["error"]
+    # Names are percent-encoded by the page (encodeURIComponent): a folder's "/" and a JSONL record's "#" arrive whole.
+    missing = open_client.get("/source/notes%2Fbook.jsonl%23rec-1")
+    assert missing.status_code == 404 and "'notes/book.jsonl#rec-1'" in missing.json()["error"]
 
 
 def test_source_pages_escape_the_text_and_mark_pages() -> None:
