@@ -82,9 +82,12 @@ def browser(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _wait(driver, condition, message: str):
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT_SECONDS).until(condition, message)
+    # A table the page is rebuilding can go stale under the condition's feet: look again.
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    return WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=ignored).until(condition, message)
 
 
 def _expected(served: str) -> dict:
