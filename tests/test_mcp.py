@@ -152,3 +152,29 @@ def test_stdout_carries_nothing_but_protocol(article_env: Dirs, tmp_path: Path) 
     answer = next(reply for reply in replies if reply.get("id") == 2)["result"]
     assert answer["structuredContent"]["question"] == QUESTION
     assert "regionqa MCP server on stdio" in server.stderr.read(), "notes go to stderr"
+
+
+async def ask_across_a_rebuild(dirs: Dirs) -> tuple[dict, dict]:
+    """Search before and after a build that adds a source, in one MCP session."""
+    from mcp.client.client import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    from regionqa import indexing
+    from regionqa.config import Settings
+
+    question = "Which ferry carries 900 cars a day?"
+    parameters = StdioServerParameters(command=REGIONQA[0], args=[*REGIONQA[1:], "mcp"], env=server_environment())
+    async with Client(parameters, read_timeout_seconds=300) as client:
+        before = (await client.call_tool("search", {"question": question, "top_k": 1})).structuredContent
+        (dirs.corpus_dir / "ferry.txt").write_text("The Zarvonsk ferry carries 900 cars a day across the bay.\n", encoding="utf-8")
+        indexing.build(Settings(corpus_dir=dirs.corpus_dir, index_dir=dirs.index_dir))
+        after = (await client.call_tool("search", {"question": question, "top_k": 1})).structuredContent
+    return before, after
+
+
+def test_the_tools_follow_a_rebuild_without_a_restart(small_copy: Dirs) -> None:
+    import anyio
+
+    before, after = anyio.run(ask_across_a_rebuild, small_copy)
+    assert before["passages"][0]["source"] != "ferry.txt"
+    assert after["passages"][0]["source"] == "ferry.txt"

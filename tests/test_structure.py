@@ -29,7 +29,7 @@ STEPS: list[set[str]] = [
     {"search"},  # retrieval
     {"answer"},  # the short answer
     {"config", "batches"},  # settings; the build's analyse/embed/store loop
-    {"indexing", "corpus", "engine", "watch"},  # building the index (and keeping it built), managing the corpus, answering questions
+    {"indexing", "distributed", "corpus", "engine", "live", "watch"},  # building the index (here or on Ray, and keeping it built), managing the corpus, answering questions
     {"evaluate", "doctor"},  # measuring and checking
     {
         "contract",
@@ -38,12 +38,15 @@ STEPS: list[set[str]] = [
         "report",
         "progress",
         "server",
+        "server_guard",
+        "server_web",
         "mcp_server",
         "cli",
         "cli_common",
         "cli_index",
         "cli_user",
         "__init__",
+        "__main__",
     },  # what users see
 ]
 

@@ -278,21 +278,33 @@ def facts(
 @handle_errors
 def serve(
     ctx: typer.Context,
-    host: Annotated[str, typer.Option(help="Address to listen on. The API has no authentication: keep it on loopback.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Address to listen on. Other than loopback, it needs --token or --no-auth.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port to listen on.")] = 8765,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="REGIONQA_TOKEN", show_envvar=True, help="Require Authorization: Bearer TOKEN (the web page: open /#token=TOKEN)."
+        ),
+    ] = None,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Serve a non-loopback address without a token (a trusted network only).")
+    ] = False,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option("--allow-host", help="Accept this name in the Host header too (loopback names always); repeat for more."),
+    ] = None,
+    cors: Annotated[
+        list[str] | None, typer.Option("--cors", help="Let web pages of this origin call the API (CORS); repeat for more.")
+    ] = None,
     access_log: Annotated[bool, typer.Option("--access-log", help="Log every request on stderr.")] = False,
 ) -> None:
-    """Serve a local HTTP API (POST /ask, GET /entities, /facts, /health; OpenAPI at /docs) from one warm index."""
-    from .server import create_app, is_loopback
+    """Serve the web page and a local HTTP API (POST /ask, GET /entities, /facts, /health, /openapi.json) from the live index."""
+    from .server import Guard, is_loopback, run
 
-    if not is_loopback(host):
-        notifier(ctx)(f"warning: serving on {host}, not a loopback address; anyone who can reach it can query the index")
-    engine = _open_engine(ctx)
-    application = create_app(engine.settings, engine)
-    import uvicorn
-
-    notifier(ctx)(f"regionqa serving {engine.store.generation} on http://{host}:{port} (OpenAPI: /docs); Ctrl-C to stop")
-    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=access_log)
+    guard = Guard.for_address(host, token=token, no_auth=no_auth, allow_hosts=tuple(allow_host or ()), cors=tuple(cors or ()))
+    if no_auth and not is_loopback(host):
+        notifier(ctx)(f"warning: serving on {host} without a token; anyone who can reach it can query the index")
+    run(_open_engine(ctx), host, port, guard, access_log, notifier(ctx))
 
 
 @app.command("mcp")
@@ -302,11 +314,16 @@ def mcp(ctx: typer.Context) -> None:
 
     stdout carries only the protocol; notes and logs go to stderr. Questions asked here are not recorded in the history.
     """
+    from .live import LiveEngine
     from .mcp_server import serve_stdio
 
     engine = _open_engine(ctx)  # once, before the first request: a missing index is built (or fails) here
     notifier(ctx)(f"regionqa MCP server on stdio, answering from {engine.store.generation.name}")
-    serve_stdio(lambda: engine)
+    live = LiveEngine(command_settings(ctx), engine=engine, notify=notifier(ctx))  # follows rebuilds between calls
+    try:
+        serve_stdio(live.use)
+    finally:
+        live.close()
 
 
 @app.command("eval")

@@ -172,6 +172,20 @@ class SearchOut(Out):
     passages: list[PassageOut]
 
 
+class HighlightOut(Out):
+    """A span of a passage to highlight: the answer, or a word of the question (as full-text search matched it)."""
+
+    start: int = Field(ge=0, description="Character offset into the passage's text.")
+    end: int = Field(ge=0)
+    kind: Literal["answer", "term"]
+
+
+class HighlightedAskOut(AskOut):
+    """`POST /ask` as the web page asks it: the ask JSON plus, for each passage, the spans to highlight."""
+
+    highlights: list[list[HighlightOut]] = Field(description="One list per passage, in the passages' order, sorted by start.")
+
+
 class EntityOut(Out):
     """One distinct (text, label) of the corpus."""
 

@@ -49,13 +49,15 @@ def open_encoder(settings: Settings, notify: Callable[[str], None] | None = None
 class Engine:
     """An opened index plus the query encoder: answers many questions in one process."""
 
-    def __init__(self, settings: Settings, encoder: Encoder | None = None, notify: Callable[[str], None] | None = None):
+    def __init__(
+        self, settings: Settings, encoder: Encoder | None = None, notify: Callable[[str], None] | None = None, reader: Reader | None = None
+    ):
         self.settings = settings
         self.notify = notify  # where notes go (the fallback to the slow query encoder); None: nowhere
         # The build's modules (indexing, batches, every source reader) are not imported on the question path.
         self.store = store_mod.open_store(settings.index_dir, store_mod.manifest_for(settings.chunking))
         self._encoder = encoder
-        self._reader: Reader | None = None
+        self._reader = reader  # the models are the same for every generation: a LiveEngine passes them on (live.py)
 
     @property
     def encoder(self) -> Encoder:
@@ -74,6 +76,16 @@ class Engine:
             from .answer.reader import load_reader, stamps_file
 
             self._reader = load_reader(self.settings.reader_dir, stamps_file(self.settings.index_dir))
+        return self._reader
+
+    @property
+    def loaded_encoder(self) -> Encoder | None:
+        """The query encoder if it was loaded already, else None (nothing is loaded)."""
+        return self._encoder
+
+    @property
+    def loaded_reader(self) -> Reader | None:
+        """The span reader if it was loaded already, else None (nothing is loaded)."""
         return self._reader
 
     def close(self) -> None:

@@ -5,8 +5,9 @@ Tools: `ask` (the answer with its citation, the passages and the facts), `search
 their schemas are the tools' output schemas): every span carries its source, location and character
 offsets, for the assistant to quote and cite.
 
-The engine comes from one callable, `get_engine`, asked at every call: the CLI passes the engine it
-opened at start; a live engine that follows index rebuilds can be passed instead. Only this module
+The engine is borrowed for each call from `borrow_engine` (a context manager): the CLI passes
+`live.LiveEngine.use`, so the tools follow index rebuilds, switching to a new generation between
+calls while a call in flight finishes on the old one. Only this module
 imports the `mcp` SDK. On stdio, stdout is the protocol's alone: the SDK points fd 1 at stderr while
 it serves, and logs go to stderr.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field
@@ -46,8 +47,11 @@ SourceFilter = Annotated[str | None, Field(description="Only this source (its na
 Limit = Annotated[int, Field(ge=1, le=MAX_LIST, description="At most this many rows.")]
 
 
-def create_server(get_engine: Callable[[], Engine]) -> MCPServer:
-    """An MCP server whose tools answer from `get_engine()` (called once per tool call)."""
+BorrowEngine = Callable[[], AbstractContextManager["Engine"]]
+
+
+def create_server(borrow_engine: BorrowEngine) -> MCPServer:
+    """An MCP server whose tools answer from the engine `with borrow_engine() as engine:` lends (once per tool call)."""
     from mcp.server.mcpserver import MCPServer
 
     server = MCPServer(name="regionqa", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING")
@@ -55,31 +59,31 @@ def create_server(get_engine: Callable[[], Engine]) -> MCPServer:
 
     @server.tool(description="Answer a question from the documents: the short answer with its citation, the passages behind it, the facts.")
     def ask(question: Question, top_k: TopK = 5) -> AskOut:
-        with _tool_errors(), lock:
-            return AskOut.of(get_engine().ask(question, top_k))
+        with _tool_errors(), lock, borrow_engine() as engine:
+            return AskOut.of(engine.ask(question, top_k))
 
     @server.tool(description="The passages of the documents that best match a question, with citations, without answering it.")
     def search(question: Question, top_k: TopK = 5) -> SearchOut:
         from .engine import check_question
 
-        with _tool_errors(), lock:
-            hits = get_engine().search(question, top_k)
+        with _tool_errors(), lock, borrow_engine() as engine:
+            hits = engine.search(question, top_k)
             return SearchOut.model_construct(question=check_question(question), passages=[PassageOut.of(hit) for hit in hits])
 
     @server.tool(description="The named entities of the documents (people, places, organisations, ...) with label, count and sources.")
     def entities(label: Label = None, source: SourceFilter = None, limit: Limit = 200) -> list[EntityOut]:
         from .engine import list_entities
 
-        with _tool_errors(), lock:
-            rows = list_entities(get_engine(), label.upper() if label else None, source)
+        with _tool_errors(), lock, borrow_engine() as engine:
+            rows = list_entities(engine, label.upper() if label else None, source)
             return [EntityOut.of(row) for row in rows[:limit]]
 
     @server.tool(description="The figures of the documents (money, quantities, percentages, counts, dates) with normalised values.")
     def facts(label: Label = None, source: SourceFilter = None, limit: Limit = 200) -> list[FactOut]:
         from .engine import list_facts
 
-        with _tool_errors(), lock:
-            rows = list_facts(get_engine(), label.upper() if label else None, source)
+        with _tool_errors(), lock, borrow_engine() as engine:
+            rows = list_facts(engine, label.upper() if label else None, source)
             return [FactOut.of(row) for row in rows[:limit]]
 
     return server
@@ -96,6 +100,6 @@ def _tool_errors() -> Iterator[None]:
         raise ToolError(" ".join(str(error).splitlines())) from None
 
 
-def serve_stdio(get_engine: Callable[[], Engine]) -> None:
+def serve_stdio(borrow_engine: BorrowEngine) -> None:
     """Serve the tools over stdin/stdout until the client closes stdin."""
-    create_server(get_engine).run("stdio")
+    create_server(borrow_engine).run("stdio")

@@ -112,13 +112,20 @@ class Store:
                 self._text_chars += len(text)
         return text
 
+    def pages(self, source: str) -> tuple[int, ...] | None:
+        """Where each page of a source starts (empty for a source without pages); None for no such source."""
+        row = self.db.execute("SELECT pages FROM sources WHERE name = ?", (source,)).fetchone()
+        if row is None:
+            return None
+        return tuple(json.loads(row[0])) if row[0] else ()
+
     def location(self, source: str, start: int, end: int | None = None) -> str:
         """Where a span of a source is, for a citation: "p. 3" (or "pp. 3–4" up to `end`) in a PDF,
         "line 11" in a text, where lines count in the text regionqa read (of an HTML page, a DOCX)."""
-        row = self.db.execute("SELECT pages FROM sources WHERE name = ?", (source,)).fetchone()
-        if row is None:
+        pages = self.pages(source)
+        if pages is None:
             return f"char {start}"
-        return location_of(self.source_text(source), json.loads(row[0]) if row[0] else (), start, end)
+        return location_of(self.source_text(source), pages, start, end)
 
     def sentences(self, source: str, start: int, end: int) -> list[Span]:
         """Sentences overlapping [start, end) of a source."""
