@@ -29,7 +29,14 @@ STEPS: list[set[str]] = [
     {"search"},  # retrieval
     {"answer"},  # the short answer
     {"config", "batches"},  # settings; the build's analyse/embed/store loop
-    {"indexing", "distributed", "corpus", "engine", "live", "watch"},  # building the index (here or on Ray, and keeping it built), managing the corpus, answering questions
+    {
+        "indexing",
+        "distributed",
+        "corpus",
+        "engine",
+        "live",
+        "watch",
+    },  # building the index (here or on Ray, and keeping it built), managing the corpus, answering questions
     {"evaluate", "doctor"},  # measuring and checking
     {
         "contract",
