@@ -165,10 +165,10 @@ async def ask_across_a_rebuild(dirs: Dirs) -> tuple[dict, dict]:
     question = "Which ferry carries 900 cars a day?"
     parameters = StdioServerParameters(command=REGIONQA[0], args=[*REGIONQA[1:], "mcp"], env=server_environment())
     async with Client(parameters, read_timeout_seconds=300) as client:
-        before = (await client.call_tool("search", {"question": question, "top_k": 1})).structuredContent
+        before = (await client.call_tool("search", {"question": question, "top_k": 1})).structured_content
         (dirs.corpus_dir / "ferry.txt").write_text("The Zarvonsk ferry carries 900 cars a day across the bay.\n", encoding="utf-8")
         indexing.build(Settings(corpus_dir=dirs.corpus_dir, index_dir=dirs.index_dir))
-        after = (await client.call_tool("search", {"question": question, "top_k": 1})).structuredContent
+        after = (await client.call_tool("search", {"question": question, "top_k": 1})).structured_content
     return before, after
 
 
