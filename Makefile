@@ -8,11 +8,11 @@ export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 Q ?= How much cargo can the Alat port handle now?
 
-.PHONY: install ask test bench eval schemas clean
+.PHONY: install ask test bench eval schemas lexicon clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,ray]'  # ray: tests/test_ray.py runs a real local cluster
 	$(BIN)/python -m compileall -q src  # as pip does for a regular install: no cold start compiles regionqa's modules
 	touch $(STAMP)
 
@@ -33,13 +33,20 @@ eval: $(STAMP)
 schemas: $(STAMP)
 	$(BIN)/python -m regionqa.schemas schemas
 
+# The ISO 4217 table (src/regionqa/currencies.json: codes, English names, signs), generated from Babel's CLDR data
+# (tests/test_figures.py fails when the committed table is not the generated one).
+lexicon: $(STAMP)
+	$(BIN)/python -m regionqa.lexicon
+
 # Bounded defaults (about 15 minutes on 2 cores); each script's --help says how to run it fuller,
 # e.g. bench_scale.py --sizes 100000 1000000 or bench_build.py without --limit (the whole SciFact).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_cold_ask.py
 	$(BIN)/python benchmarks/bench_serve.py
+	$(BIN)/python benchmarks/bench_live_reload.py
 	$(BIN)/python benchmarks/bench_scale.py --sizes 100000
 	$(BIN)/python benchmarks/bench_build.py --limit 1000
+	$(BIN)/python benchmarks/bench_ray_build.py --limit 1000
 	$(BIN)/python -m pytest -q -m slow tests
 
 clean:

@@ -20,7 +20,7 @@ from hypothesis import settings as hypothesis_settings
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
-from regionqa.config import CORPUS_DIR_ENV, DATA_DIR_ENV, INDEX_DIR_ENV  # noqa: E402
+from regionqa.config import CONFIG_ENV, CORPUS_DIR_ENV, DATA_DIR_ENV, INDEX_DIR_ENV  # noqa: E402
 
 # Property tests share 2 cores with other work: no per-example deadline, or load makes them flaky.
 hypothesis_settings.register_profile("regionqa", deadline=None)
@@ -46,11 +46,12 @@ class Dirs:
 @pytest.fixture(autouse=True)
 def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Dirs:
     """Point the index and corpus at this test's tmp_path (neither exists yet), and the per-user
-    data folder too, so that no test can touch the real one in the home folder."""
+    data folder and config file too, so that no test can touch the real ones in the home folder."""
     dirs = Dirs(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index")
     monkeypatch.setenv(INDEX_DIR_ENV, str(dirs.index_dir))
     monkeypatch.setenv(CORPUS_DIR_ENV, str(dirs.corpus_dir))
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "user-data"))
+    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "user-config" / "config.toml"))  # not there: the defaults
     return dirs
 
 

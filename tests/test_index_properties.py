@@ -192,7 +192,7 @@ def test_offsets_point_into_the_source_text_for_any_unicode(text: str) -> None:
             controls = sum(unicodedata.category(c) == "Cc" and c not in "\t\n\x0b\x0c\r" for c in decoded)
             assert not text.lstrip("\ufeff").strip() or "\x00" in text or controls > 0.01 * len(decoded)
             return
-    for _, _, _, analysis in batches._analysed_pieces([source], fake_analyse):
+    for _, _, _, analysis in batches.analysed_pieces([source], fake_analyse):
         spans = analysis.sentences + analysis.entities + analysis.figures + analysis.phrases
         for span in spans:
             assert 0 <= span.start < span.end <= len(source.text)

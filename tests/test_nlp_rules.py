@@ -6,7 +6,8 @@ import pytest
 
 from regionqa.figures import Value, parse_figure
 from regionqa.lexicon import FOLD_MULTIPLIERS, MULTIPLIER_WORDS, ORG_WORDS, SCALES, UNITS
-from regionqa.nlp import RULER_UNIT_WORDS, add_rules, figure_patterns, split_blocks
+from regionqa.models import Span
+from regionqa.nlp import RULER_UNIT_WORDS, add_rules, attach_currencies, figure_patterns, split_blocks
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +118,43 @@ def test_every_unit_the_ruler_tags_the_parser_reads(nlp, word: str) -> None:
 def test_every_multiplier_the_ruler_tags_the_parser_reads(nlp, word: str) -> None:
     assert entities(nlp, f"Trade grew {word}.") == [(word, "MULTIPLIER")]
     assert parse_figure(word, "MULTIPLIER") == Value(FOLD_MULTIPLIERS[word], None, "times")
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        ("Cargo doubled in the first quarter of 2024.", "first quarter of 2024"),
+        ("Exports rose last quarter.", "last quarter"),
+        ("Exports rose in Q3 2024.", "Q3 2024"),
+        ("The decree of 01.02.2024 took effect.", "01.02.2024"),
+    ],
+)
+def test_a_quarter_of_a_year_is_a_date_not_a_share(nlp, text: str, span: str) -> None:
+    assert (span, "DATE") in entities(nlp, text)
+
+
+def test_a_share_is_still_a_share(nlp) -> None:
+    assert entities(nlp, "A quarter of trade goes by rail.") == [("A quarter", "PERCENT")]
+
+
+def _spans(text: str, *pieces: tuple[str, str]) -> list[Span]:
+    return [Span(text.index(piece), text.index(piece) + len(piece), piece, label) for piece, label in pieces]
+
+
+@pytest.mark.parametrize(
+    ("text", "model", "fixed"),
+    [
+        # the model leaves the sign out, splits the code off as an ORG, tags code and amount a LAW, or the adjective a NORP
+        ("It got ₼500 million.", [("500 million", "CARDINAL")], [("₼500 million", "MONEY")]),
+        ("It cost CNY 40 million.", [("CNY", "ORG"), ("40 million", "CARDINAL")], [("CNY 40 million", "MONEY")]),
+        ("It spent KGS 1.2 billion.", [("KGS 1.2 billion", "LAW")], [("KGS 1.2 billion", "MONEY")]),
+        ("It cost 2.5 million Turkish lira.", [("2.5 million", "CARDINAL"), ("Turkish", "NORP")], [("2.5 million Turkish lira", "MONEY")]),
+        ("It got 20 billion dram.", [("20 billion", "MONEY")], [("20 billion dram", "MONEY")]),
+        # kept as the model drew them: a MONEY span that holds the amount, a date, a name that is no amount
+        ("It got around $7 million.", [("around $7 million", "MONEY")], [("around $7 million", "MONEY")]),
+        ("In 2023 dollars, it cost more.", [("2023", "DATE")], [("2023", "DATE")]),
+        ("Leaders met at COP29.", [("COP29", "EVENT")], [("COP29", "EVENT")]),
+    ],
+)
+def test_attach_currencies_makes_one_money_span(text: str, model: list[tuple[str, str]], fixed: list[tuple[str, str]]) -> None:
+    assert attach_currencies(text, _spans(text, *model)) == _spans(text, *fixed)

@@ -83,6 +83,12 @@ def run_eval_beir(cli, dirs, tmp_path):
     return cli("--index-dir", str(tmp_path / "beir-index"), "eval", "--json", "--beir", str(write_beir(tmp_path / "tiny")))
 
 
+def run_history(cli, dirs, tmp_path):
+    for line in QA_LINES[:2]:
+        cli("ask", line["question"])
+    return cli("history", "--json")
+
+
 def run_doctor(cli, dirs, tmp_path):
     return cli("doctor", "--json", exit_code=None)
 
@@ -99,6 +105,7 @@ CASES: list[tuple[str, Callable, bool]] = [
     ("eval-qa.schema.json", run_eval_qa, False),
     ("eval-beir.schema.json", run_eval_beir, False),
     ("doctor.schema.json", run_doctor, False),
+    ("history.schema.json", run_history, False),
 ]
 
 

@@ -28,7 +28,7 @@ def client(article_index: Dirs):
     from regionqa.server import create_app
 
     app = create_app(Settings(corpus_dir=article_index.corpus_dir, index_dir=article_index.index_dir))
-    with TestClient(app) as test_client:
+    with TestClient(app, base_url="http://127.0.0.1:8765") as test_client:  # a loopback Host (TestClient says "testserver")
         yield test_client
 
 
@@ -175,7 +175,10 @@ def test_openapi_describes_every_endpoint(client) -> None:
     request = spec["components"]["schemas"]["AskRequest"]
     assert request["required"] == ["question"]
     assert request["properties"]["top_k"]["minimum"] == 1 and request["properties"]["top_k"]["maximum"] == 100
-    assert client.get("/docs").status_code == 200
+    # Swagger UI and ReDoc would load their scripts from a CDN: off, in the one error shape.
+    for path in ("/docs", "/redoc"):
+        reply = client.get(path)
+        assert reply.status_code == 404 and list(reply.json()) == ["error"]
 
 
 def test_the_documented_responses_are_the_contracts_models(client) -> None:
@@ -213,7 +216,7 @@ def test_library_errors_map_to_400_and_503(article_index: Dirs) -> None:
             return super().ask(question, top_k, sources)
 
     engine = Failing(Settings(corpus_dir=article_index.corpus_dir, index_dir=article_index.index_dir))
-    with TestClient(create_app(engine.settings, engine)) as client:
+    with TestClient(create_app(engine.settings, engine), base_url="http://localhost") as client:
         engine.error = IndexStateError("the index is gone; run: regionqa index build --full")
         reply = client.post("/ask", json={"question": "Who?"})
         assert (reply.status_code, reply.json()) == (503, {"error": "the index is gone; run: regionqa index build --full"})
@@ -254,7 +257,9 @@ def test_serve_passes_its_options_to_uvicorn(article_env: Dirs, cli: CLI, monkey
     ((app, options),) = calls
     assert options["host"] == "127.0.0.1" and options["port"] == 9123
     assert "http://127.0.0.1:9123" in result.stderr
-    cli("serve", "--host", "0.0.0.0")
+    refused = cli("serve", "--host", "0.0.0.0", exit_code=2)  # not loopback: a token or an explicit --no-auth
+    assert "--token" in refused.stderr and "--no-auth" in refused.stderr and len(calls) == 1
+    cli("serve", "--host", "0.0.0.0", "--no-auth")
     assert calls[-1][1]["host"] == "0.0.0.0"
     cli("serve", "--port", "0", exit_code=2)
 

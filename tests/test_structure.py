@@ -23,15 +23,38 @@ MAX_FUNCTION_LINES = 60
 # lower one, never of a higher one. Packages (store, answer, sources, evaluate) are one step each.
 STEPS: list[set[str]] = [
     {"errors", "models", "lexicon", "version", "integrity"},  # shared records, vocabulary and checks
-    {"sources", "fetch", "figures"},  # reading documents; parsing figures out of strings
+    {"sources", "fetch", "figures", "dates"},  # reading documents; parsing figures and dates out of strings
     {"nlp", "chunking", "embedding", "onnx_encoder", "onnx_export", "graph"},  # analysing and embedding text
     {"store"},  # the index on disk
     {"search"},  # retrieval
     {"answer"},  # the short answer
     {"config", "batches"},  # settings; the build's analyse/embed/store loop
-    {"indexing", "corpus", "engine"},  # building the index, managing the corpus, answering questions
+    {
+        "indexing",
+        "distributed",
+        "corpus",
+        "engine",
+        "live",
+        "watch",
+    },  # building the index (here or on Ray, and keeping it built), managing the corpus, answering questions
     {"evaluate", "doctor"},  # measuring and checking
-    {"contract", "schemas", "render", "progress", "server", "cli", "cli_common", "cli_index", "__init__"},  # what users see
+    {
+        "contract",
+        "schemas",
+        "render",
+        "report",
+        "progress",
+        "server",
+        "server_guard",
+        "server_web",
+        "mcp_server",
+        "cli",
+        "cli_common",
+        "cli_index",
+        "cli_user",
+        "__init__",
+        "__main__",
+    },  # what users see
 ]
 
 

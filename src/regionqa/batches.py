@@ -54,6 +54,9 @@ class BuildModels:
     count_tokens: Callable[[str], int]  # word pieces of a text, for chunking
     analyse: Callable[[list[Source]], Iterable[tuple[Source, Analysis]]]  # nlp.analyse_sources
     export_query_encoder: bool = True  # export the ONNX query encoder after the build
+    # Where the analysis and the embedding run: None in this process (`index_sources`), else the
+    # address of a Ray cluster, "local" or "auto" (`distributed.index_sources`, `index build --ray`).
+    ray_address: str | None = None
 
 
 def index_sources(
@@ -81,7 +84,7 @@ def index_sources(
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="regionqa-embed")
     run = _Batches(writer, models, progress, executor, stop)
     try:
-        for source, offset, last, analysis in _analysed_pieces(sources, models.analyse):
+        for source, offset, last, analysis in analysed_pieces(sources, models.analyse):
             chunks = chunk_source(source.name, source.text, analysis.sentences, models.count_tokens, chunking)
             run.pending.append((source, offset == 0, analysis, chunks))
             buffered += len(chunks)
@@ -124,7 +127,7 @@ class _Batches:
         if self.in_flight is not None:
             batch, texts, vectors = self.in_flight
             self.in_flight = None
-            _store_batch(self.writer, batch, texts, vectors.result())
+            store_batch(self.writer, batch, texts, vectors.result())
             self.embedded += len(texts)
             reached("embedded")
 
@@ -132,9 +135,9 @@ class _Batches:
         """Hand the pending pieces to the worker, then store the batch it was embedding before."""
         batch = list(self.pending)
         self.pending.clear()
-        texts = _embedded_texts(batch)
+        texts = embedded_texts(batch)
         already = self.embedded + (len(self.in_flight[1]) if self.in_flight else 0)
-        job = self.executor.submit(_embed, texts, self.models.encode, self.progress, already, self.stop)
+        job = self.executor.submit(embed_in_steps, texts, self.models.encode, self.progress, already, self.stop)
         self.store_in_flight()
         self.in_flight = (batch, texts, job)
 
@@ -143,7 +146,7 @@ class _Stopped(Exception):
     """The embedding worker was told to stop (the build failed or was interrupted)."""
 
 
-def _embedded_texts(batch: list[tuple]) -> list[str]:
+def embedded_texts(batch: list[tuple]) -> list[str]:
     """What is embedded (and searched) for each chunk of a batch: the chunk with its context
     (heading, list introduction)."""
     from .chunking import index_text
@@ -151,7 +154,13 @@ def _embedded_texts(batch: list[tuple]) -> list[str]:
     return [index_text(source.text, chunk) for source, _, _, chunks in batch for chunk in chunks]
 
 
-def _embed(texts: list[str], encode: Callable[[list[str]], np.ndarray], progress: Progress | None, already: int, stop) -> np.ndarray:
+def embed_in_steps(
+    texts: list[str],
+    encode: Callable[[list[str]], np.ndarray],
+    progress: Progress | None = None,
+    already: int = 0,
+    stop: threading.Event | None = None,
+) -> np.ndarray:
     """The vectors of texts, in order, encoded in steps of EMBED_PROGRESS_STEP.
 
     In steps (with or without a progress bar, so that the vectors are the same either way), so
@@ -165,7 +174,7 @@ def _embed(texts: list[str], encode: Callable[[list[str]], np.ndarray], progress
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
     parts = []
     for start in range(0, len(texts), EMBED_PROGRESS_STEP):
-        if stop.is_set():
+        if stop is not None and stop.is_set():
             raise _Stopped
         parts.append(encode([texts[i] for i in order[start : start + EMBED_PROGRESS_STEP]]))
         if progress:
@@ -177,7 +186,7 @@ def _embed(texts: list[str], encode: Callable[[list[str]], np.ndarray], progress
     return vectors
 
 
-def _store_batch(writer: IndexWriter, batch: list[tuple], texts: list[str], vectors: np.ndarray) -> None:
+def store_batch(writer: IndexWriter, batch: list[tuple], texts: list[str], vectors: np.ndarray) -> None:
     """Insert a batch of embedded sources (or pieces of a long source); the build commits once, at its end."""
     from .search import number_tokens
 
@@ -192,7 +201,7 @@ def _store_batch(writer: IndexWriter, batch: list[tuple], texts: list[str], vect
             writer.insert_parts(source.name, analysis, chunks, vectors[part], texts[part], numbers)
 
 
-def _analysed_pieces(
+def analysed_pieces(
     sources: list[Source], analyse: Callable[[list[Source]], Iterable[tuple[Source, Analysis]]]
 ) -> Iterator[tuple[Source, int, bool, Analysis]]:
     """(source, offset, last piece?, analysis) for every piece of every source, in order.

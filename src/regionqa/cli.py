@@ -12,20 +12,24 @@ from typing import Annotated
 import typer
 
 from .cli_common import (
+    AskFormat,
+    AskFormatOption,
     FormatOption,
     Invocation,
     JsonOption,
     ListJsonOption,
     OutputFormat,
     build_progress_for,
+    chosen_ask_format,
     chosen_format,
     command_settings,
     handle_errors,
     notifier,
 )
 from .cli_index import index_app
-from .config import CORPUS_DIR_ENV, DATA_DIR_ENV, INDEX_DIR_ENV, Settings
-from .errors import BadInputError
+from .cli_user import config_app, history
+from .config import CORPUS_DIR_ENV, DATA_DIR_ENV, INDEX_DIR_ENV
+from .errors import BadInputError, RegionQAError
 from .version import __version__
 
 EXIT_CODES = (
@@ -72,8 +76,7 @@ def main(
     ] = False,
     version: Annotated[bool | None, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")] = None,
 ) -> None:
-    settings = Settings.from_environment(corpus_dir, index_dir)
-    ctx.obj = Invocation(settings, quiet=quiet)
+    ctx.obj = Invocation(corpus_dir, index_dir, quiet=quiet)
 
 
 @app.command()
@@ -81,8 +84,18 @@ def main(
 def ask(
     ctx: typer.Context,
     question: Annotated[str | None, typer.Argument(help="The question, in plain words.")] = None,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many passages to show.")] = 5,
-    batch: Annotated[str | None, typer.Option(help="Answer one question per line of this file ('-' for stdin); prints JSON lines.")] = None,
+    top_k: Annotated[
+        int | None,
+        typer.Option("--top-k", "-k", show_default=False, help="How many passages to show (default 5, or top_k in the config file)."),
+    ] = None,
+    batch: Annotated[
+        str | None,
+        typer.Option(
+            help="Answer one question per line of this file ('-' for stdin); prints JSON lines, or one report with --format md|html|csv."
+        ),
+    ] = None,
+    output_format: AskFormatOption = None,
+    no_history: Annotated[bool, typer.Option("--no-history", help="Do not record this question in `regionqa history`.")] = False,
     source: Annotated[
         list[str] | None,
         typer.Option(
@@ -106,31 +119,88 @@ def ask(
 ) -> None:
     """Answer a question: a short answer with its citation (with the source's title, author, date and URL), the passages behind it, and the facts that bear on it."""
     from . import engine as engine_mod
-    from . import render
-    from .sources import printable
 
     if (question is None) == (batch is None):
         raise BadInputError("give either a QUESTION or --batch FILE (not both)")
-    engine_mod.check_top_k(top_k)
+    chosen = chosen_ask_format(output_format, json_output)
+    settings = command_settings(ctx)
+    top_k = engine_mod.check_top_k(settings.top_k if top_k is None else top_k)
     if question is not None:
         engine_mod.check_question(question)
     sources = engine_mod.SourceFilter(tuple(source or ()), since, until)
     engine = _open_engine(ctx)
+    keep = _history_keeper(ctx, engine, settings.history and not no_history)
     if batch is not None:
-        lines = _stdin_lines() if batch == "-" else _open_batch(batch)
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                typer.echo(render.dumps(render.result_json(engine.ask(line, top_k, sources))))
-            except BadInputError as error:
-                typer.echo(render.dumps({"question": printable(line.strip())[:200], "error": str(error)}))
+        _ask_batch(engine, _stdin_lines() if batch == "-" else _open_batch(batch), top_k, sources, chosen, keep)
         return
     result = engine.ask(question, top_k, sources)
-    if json_output:
+    keep(result)
+    _print_answer(result, chosen, engine)
+
+
+def _print_answer(result, chosen: AskFormat, engine) -> None:
+    from . import render
+
+    if chosen is AskFormat.json:
         typer.echo(render.dumps(render.result_json(result)))
-    else:
+    elif chosen is AskFormat.text:
         render.print_result(result, render.stdout(), engine.store.location)
+    else:
+        _print_report(chosen, [render.result_json(result)])
+
+
+def _print_report(chosen: AskFormat, results: list[dict]) -> None:
+    from datetime import UTC, datetime
+
+    from .report import write_report
+
+    title = f"regionqa answers, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    typer.echo(write_report(chosen.value, results, title), nl=False)
+
+
+def _ask_batch(engine, lines, top_k: int, sources, chosen: AskFormat, keep) -> None:
+    """Each line answered: printed as a JSON line at once, or gathered into one report at the end."""
+    from . import render
+    from .sources import printable
+
+    gathered = []
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            result = engine.ask(line, top_k, sources)
+            keep(result)
+            data = render.result_json(result)
+        except BadInputError as error:
+            data = {"question": printable(line.strip())[:200], "error": str(error)}
+        if chosen in (AskFormat.json, AskFormat.text):
+            typer.echo(render.dumps(data))
+        else:
+            gathered.append(data)
+    if gathered:
+        _print_report(chosen, gathered)
+
+
+def _history_keeper(ctx: typer.Context, engine, wanted: bool):
+    """A function that records an answered question in the per-user history (when wanted); a history
+    that cannot be written is a warning, never a failed question."""
+    if not wanted:
+        return lambda result: None
+    from . import render
+    from .store import history
+
+    path = engine.settings.history_file
+    warned = []
+
+    def keep(result) -> None:
+        try:
+            history.record(path, render.result_json(result), engine.store.generation.name)
+        except RegionQAError as error:
+            if not warned:  # once per batch
+                notifier(ctx)(f"warning: the question was not recorded: {error}; --no-history leaves it out")
+                warned.append(error)
+
+    return keep
 
 
 def _open_engine(ctx: typer.Context):
@@ -228,21 +298,52 @@ def facts(
 @handle_errors
 def serve(
     ctx: typer.Context,
-    host: Annotated[str, typer.Option(help="Address to listen on. The API has no authentication: keep it on loopback.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Address to listen on. Other than loopback, it needs --token or --no-auth.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port to listen on.")] = 8765,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="REGIONQA_TOKEN", show_envvar=True, help="Require Authorization: Bearer TOKEN (the web page: open /#token=TOKEN)."
+        ),
+    ] = None,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Serve a non-loopback address without a token (a trusted network only).")
+    ] = False,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option("--allow-host", help="Accept this name in the Host header too (loopback names always); repeat for more."),
+    ] = None,
+    cors: Annotated[
+        list[str] | None, typer.Option("--cors", help="Let web pages of this origin call the API (CORS); repeat for more.")
+    ] = None,
     access_log: Annotated[bool, typer.Option("--access-log", help="Log every request on stderr.")] = False,
 ) -> None:
-    """Serve a local HTTP API (POST /ask, GET /entities, /facts, /health; OpenAPI at /docs) from one warm index."""
-    from .server import create_app, is_loopback
+    """Serve the web page and a local HTTP API (POST /ask, GET /entities, /facts, /health, /openapi.json) from the live index."""
+    from .server import Guard, is_loopback, run
 
-    if not is_loopback(host):
-        notifier(ctx)(f"warning: serving on {host}, not a loopback address; anyone who can reach it can query the index")
-    engine = _open_engine(ctx)
-    application = create_app(engine.settings, engine)
-    import uvicorn
+    guard = Guard.for_address(host, token=token, no_auth=no_auth, allow_hosts=tuple(allow_host or ()), cors=tuple(cors or ()))
+    if no_auth and not is_loopback(host):
+        notifier(ctx)(f"warning: serving on {host} without a token; anyone who can reach it can query the index")
+    run(_open_engine(ctx), host, port, guard, access_log, notifier(ctx))
 
-    notifier(ctx)(f"regionqa serving {engine.store.generation} on http://{host}:{port} (OpenAPI: /docs); Ctrl-C to stop")
-    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=access_log)
+
+@app.command("mcp")
+@handle_errors
+def mcp(ctx: typer.Context) -> None:
+    """Serve the index to an AI assistant over the Model Context Protocol (stdio): tools ask, search, entities, facts.
+
+    stdout carries only the protocol; notes and logs go to stderr. Questions asked here are not recorded in the history.
+    """
+    from .live import LiveEngine
+    from .mcp_server import serve_stdio
+
+    engine = _open_engine(ctx)  # once, before the first request: a missing index is built (or fails) here
+    notifier(ctx)(f"regionqa MCP server on stdio, answering from {engine.store.generation.name}")
+    live = LiveEngine(command_settings(ctx), engine=engine, notify=notifier(ctx))  # follows rebuilds between calls
+    try:
+        serve_stdio(live.use)
+    finally:
+        live.close()
 
 
 @app.command("eval")
@@ -323,3 +424,8 @@ def _command_prefix(ctx: typer.Context) -> str:
         if source is not None and source.name == "COMMANDLINE":
             words += [f"--{name.replace('_', '-')}", shlex.quote(str(root.params[name]))]
     return " ".join(words)
+
+
+# Registered here, after the commands above, so that `regionqa --help` lists them in this order.
+app.command("history")(history)
+app.add_typer(config_app, name="config")

@@ -6,6 +6,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -31,6 +32,25 @@ FormatOption = Annotated[
         help="table (default; a bar chart of counts for entities), csv (with a header) or json (as --json).",
     ),
 ]
+
+
+class AskFormat(str, Enum):  # noqa: UP042
+    text = "text"
+    json = "json"
+    md = "md"
+    html = "html"
+    csv = "csv"
+
+
+AskFormatOption = Annotated[
+    AskFormat | None,
+    typer.Option(
+        "--format",
+        "-f",
+        show_default=False,
+        help="text (default), json (as --json), or a report to keep: md, html or csv (answer, citations, passages, facts).",
+    ),
+]
 ListJsonOption = Annotated[bool, typer.Option("--json", help="Same as --format json.")]
 
 
@@ -41,12 +61,26 @@ def chosen_format(chosen: OutputFormat | None, json_output: bool) -> OutputForma
     return OutputFormat.json if json_output else (chosen or OutputFormat.table)
 
 
+def chosen_ask_format(chosen: AskFormat | None, json_output: bool) -> AskFormat:
+    """The format of an answer, from --format and its alias --json."""
+    if json_output and chosen not in (None, AskFormat.json):
+        raise BadInputError(f"--json and --format {chosen.value} ask for two formats; give one")
+    return AskFormat.json if json_output else (chosen or AskFormat.text)
+
+
 @dataclass
 class Invocation:
     """What the root options of one `regionqa` call decided (ctx.obj), read by every command."""
 
-    settings: Settings
+    corpus_dir: Path | None = None
+    index_dir: Path | None = None
     quiet: bool = False
+
+    @functools.cached_property
+    def settings(self) -> Settings:
+        """Read when a command first needs them, inside its error handling: a broken config file is
+        the command's one-line error (and `regionqa config path` still works)."""
+        return Settings.from_environment(self.corpus_dir, self.index_dir)
 
     def notify(self, message: str) -> None:
         """A note on stderr; with --quiet only warnings are printed."""

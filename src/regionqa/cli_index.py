@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,19 +11,40 @@ from .cli_common import JsonOption, build_progress_for, command_settings, handle
 
 index_app = typer.Typer(help="Build, extend and inspect the index.", no_args_is_help=True)
 
+RayOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="ADDRESS",
+        help="Analyse and embed on a Ray cluster: 'auto' (RAY_ADDRESS), 'local' (start one here) or an address. Needs regionqa[ray].",
+    ),
+]
+
+
+def _build_models(ctx: typer.Context, ray_address: str | None):
+    """The models a build runs: here (None, the default), or on the Ray cluster at `ray_address`."""
+    if ray_address is None:
+        return None
+    from . import distributed, indexing
+
+    distributed.require_ray()
+    return indexing.real_models(command_settings(ctx), ray_address=ray_address)
+
 
 @index_app.command("build")
 @handle_errors
 def index_build(
     ctx: typer.Context,
     full: Annotated[bool, typer.Option("--full", help="Rebuild everything instead of only new or changed sources.")] = False,
+    ray_address: RayOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """(Re)build the index from every source in the corpus folder; unchanged sources are kept as they are."""
     from . import indexing
 
+    models = _build_models(ctx, ray_address)
     with build_progress_for(ctx) as progress:
-        report = indexing.build(command_settings(ctx), full=full, progress=progress, notify=notifier(ctx))
+        report = indexing.build(command_settings(ctx), full=full, progress=progress, notify=notifier(ctx), models=models)
     _print_build(report, json_output)
 
 
@@ -62,6 +84,7 @@ def index_add(
             "--exclude", metavar="GLOB", help="Leave out the files of a folder whose path matches this glob, e.g. 'drafts/*' (repeatable)."
         ),
     ] = None,
+    ray_address: RayOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Add files, folders or web pages to the corpus and index them at once.
@@ -70,9 +93,16 @@ def index_add(
     """
     from . import corpus, render
 
+    models = _build_models(ctx, ray_address)
     with build_progress_for(ctx) as progress:
         report = corpus.add(
-            command_settings(ctx), paths, progress=progress, include=include or (), exclude=exclude or (), notify=notifier(ctx)
+            command_settings(ctx),
+            paths,
+            progress=progress,
+            include=include or (),
+            exclude=exclude or (),
+            notify=notifier(ctx),
+            models=models,
         )
     console = render.stderr()
     for line in report.errors:
@@ -119,3 +149,48 @@ def index_status(ctx: typer.Context, json_output: JsonOption = False) -> None:
         render.print_status(status, render.stdout())
     if status.problem:
         raise typer.Exit(3)
+
+
+@index_app.command("watch")
+@handle_errors
+def index_watch(
+    ctx: typer.Context,
+    folder: Annotated[
+        Path | None, typer.Argument(help="The corpus folder to watch (default: the corpus folder, as for index build).")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print each rebuild's report as a JSON line.")] = False,
+) -> None:
+    """Keep the index up to date: re-index files as they are added, changed or removed in the corpus folder, until Ctrl-C.
+
+    Each rebuild is an incremental `index build` (the same lock, the same atomic switch); a file that cannot be read is named in one line and the watch goes on.
+    """
+    from dataclasses import replace
+
+    from . import render, watch
+
+    settings = command_settings(ctx)
+    if folder is not None:
+        settings = replace(settings, corpus_dir=folder)
+    notify = notifier(ctx)
+    ready = lambda: notify(f"watching {settings.corpus_dir} for changes; Ctrl-C to stop")  # noqa: E731
+    console = render.stderr()
+    try:
+        for event in watch.watch(settings, notify=notify, on_ready=ready):
+            _print_watch_event(event, console, json_output)
+    except KeyboardInterrupt:
+        # A build cut short leaves the generation before it answering, as `index build` does.
+        typer.echo(f"stopped watching {settings.corpus_dir}; the index answers from its last finished build", err=True)
+        raise typer.Exit(130) from None
+
+
+def _print_watch_event(event, console, json_output: bool) -> None:
+    from . import render
+
+    if event.changed:
+        console.print(f"changed: {', '.join(event.changed)}", markup=False)
+    if event.error:
+        console.print(f"error: {event.error}", style="yellow", markup=False)
+    elif json_output:
+        _print_build(event.report, json_output)
+    else:
+        render.print_build(event.report, console)

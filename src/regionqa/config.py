@@ -7,6 +7,10 @@ In a checkout (a `corpus/` folder in the current directory) the corpus and index
 and `index/` there. Anywhere else, unless a folder is given with an option or environment
 variable, they live in the per-user data folder (platformdirs' user data dir, or
 $REGIONQA_DATA_DIR), whose corpus starts with the article shipped in the package.
+
+Defaults can be set in a TOML file (`config.toml` in platformdirs' user config folder, or the file
+$REGIONQA_CONFIG names). What a command uses: an option on its command line, else the environment
+variable, else the config file, else the built-in default.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .chunking import ChunkSettings
+from .errors import BadInputError
 from .search import RetrievalSettings
 
 INDEX_DIR_ENV = "REGIONQA_INDEX_DIR"
@@ -26,9 +31,12 @@ ENCODER_ENV = "REGIONQA_ENCODER"  # the query encoder: auto (ONNX when exported,
 READER_ENV = "REGIONQA_READER"  # the span reader: on (the default) or off (typed candidates only)
 READER_DIR_ENV = "REGIONQA_READER_DIR"  # read the reader's files from a copy of the shipped folder (they must match its hashes)
 READER_CHOICES = ("on", "off")
+CONFIG_ENV = "REGIONQA_CONFIG"  # the config file to read instead of the per-user one (need not exist)
+CONFIG_NAME = "config.toml"
 APP_NAME = "regionqa"
 DEFAULT_CORPUS = Path("corpus")
 DEFAULT_INDEX = Path("index")
+HISTORY_NAME = "history.sqlite"
 STARTER_SOURCE = "azerbaijan-central-asia.txt"  # shipped in regionqa/data/, copied into a new per-user corpus
 
 
@@ -45,6 +53,13 @@ class Settings:
     user_data: bool = False  # True when the folders fell back to the per-user data folder
     # The per-user data folder (BEIR evaluation indexes live there); platformdirs' unless the environment moves it.
     data_dir: Path = field(default_factory=lambda: user_data_dir())
+    top_k: int = 5  # passages an `ask` shows when --top-k is not given
+    history: bool = True  # whether `regionqa ask` records its questions and answers (history.sqlite in data_dir)
+    config_file: Path | None = None  # the config file these settings read, when there was one
+
+    @property
+    def history_file(self) -> Path:
+        return self.data_dir / HISTORY_NAME
 
     def wants_reader(self) -> bool:
         """Whether questions are answered with the span reader; ModelError (exit 4) naming REGIONQA_READER
@@ -64,14 +79,18 @@ class Settings:
         cwd: Path | None = None,
     ) -> Settings:
         """The settings of a command: folders given win, then $REGIONQA_CORPUS_DIR / $REGIONQA_INDEX_DIR,
-        then the checkout's or the per-user folders (`resolve_dirs`); $REGIONQA_ENCODER picks the query encoder."""
+        then the config file, then the checkout's or the per-user folders (`resolve_dirs`); the same order
+        for $REGIONQA_ENCODER / $REGIONQA_READER. BadInputError (one line) for a config file that is not
+        valid TOML, holds an unknown key or a value of the wrong kind."""
         environ = os.environ if environ is None else environ
-        corpus_dir = corpus_dir or _path(environ.get(CORPUS_DIR_ENV))
-        index_dir = index_dir or _path(environ.get(INDEX_DIR_ENV))
+        path = config_path(environ)
+        options = read_config(path)
+        corpus_dir = corpus_dir or _path(environ.get(CORPUS_DIR_ENV)) or options.get("corpus_dir")
+        index_dir = index_dir or _path(environ.get(INDEX_DIR_ENV)) or options.get("index_dir")
         data_dir = user_data_dir(environ)
         folders = resolve_dirs(corpus_dir, index_dir, cwd or Path.cwd(), data_dir)
-        encoder = environ.get(ENCODER_ENV, "auto").strip().lower() or "auto"
-        reader = environ.get(READER_ENV, "on").strip().lower() or "on"
+        encoder = environ.get(ENCODER_ENV, "").strip().lower() or options.get("encoder", "auto")
+        reader = environ.get(READER_ENV, "").strip().lower() or options.get("reader", "on")
         return cls(
             corpus_dir=folders.corpus_dir,
             index_dir=folders.index_dir,
@@ -80,7 +99,63 @@ class Settings:
             reader_dir=_path(environ.get(READER_DIR_ENV)),
             user_data=folders.user_data,
             data_dir=data_dir,
+            top_k=options.get("top_k", cls.top_k),
+            history=options.get("history", cls.history),
+            config_file=path if path.is_file() else None,
         )
+
+
+# What a config file may set, with the kind of value each takes.
+CONFIG_KEYS: dict[str, type] = {"top_k": int, "index_dir": str, "corpus_dir": str, "history": bool, "encoder": str, "reader": str}
+
+
+def config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """The config file: $REGIONQA_CONFIG, else config.toml in platformdirs' user config folder (~/.config/regionqa)."""
+    override = (os.environ if environ is None else environ).get(CONFIG_ENV, "").strip()
+    if override:
+        return Path(override).expanduser()
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir(APP_NAME, appauthor=False)) / CONFIG_NAME
+
+
+def read_config(path: Path) -> dict:
+    """The options of a config file ({} when there is none), folders as Paths (relative ones to the
+    file's folder); BadInputError naming the file and the key for anything it cannot take."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as error:
+        raise BadInputError(f"{path}: cannot read the config file ({error}); fix it or point {CONFIG_ENV} elsewhere") from None
+    except tomllib.TOMLDecodeError as error:
+        raise BadInputError(f"{path}: not valid TOML ({error}); fix the file or point {CONFIG_ENV} elsewhere") from None
+    for key, value in data.items():
+        kind = CONFIG_KEYS.get(key)
+        if kind is None:
+            raise BadInputError(f"{path}: unknown key {key!r}; the keys are: {', '.join(CONFIG_KEYS)}")
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise BadInputError(f"{path}: {key} must be {_KIND_NAMES[kind]}; got {value!r}")
+    if "top_k" in data and not 1 <= data["top_k"] <= MAX_TOP_K:
+        raise BadInputError(f"{path}: top_k must be between 1 and {MAX_TOP_K}; got {data['top_k']}")
+    for key in ("index_dir", "corpus_dir"):
+        if key in data:
+            data[key] = path.parent / Path(data[key]).expanduser()
+    for key in ("encoder", "reader"):
+        if key in data:
+            data[key] = data[key].strip().lower()
+    return data
+
+
+def effective(settings: Settings) -> dict:
+    """The values of the config file's keys that `settings` hold, folders as strings: what `config show` prints."""
+    return {key: str(value) if isinstance(value, Path) else value for key, value in ((k, getattr(settings, k)) for k in CONFIG_KEYS)}
+
+
+_KIND_NAMES = {int: "a whole number", str: "a string", bool: "true or false"}
+MAX_TOP_K = 100  # engine.check_top_k's limit, checked here for the config file's top_k
 
 
 def _path(value: str | None) -> Path | None:

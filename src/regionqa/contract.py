@@ -147,11 +147,17 @@ class FactOut(Out):
     label: str = Field(min_length=1, description="MONEY, QUANTITY, PERCENT, CARDINAL, MULTIPLIER, DATE, ORDINAL, TIME.")
     value: float | None = Field(description="The value, or the low end of a range; null when it cannot be computed.")
     value_max: float | None = Field(description="The high end of a range, else null.")
-    unit: str | None = Field(description="USD, t, fraction (0.172 for 17.2 percent), times, year, ...")
+    unit: str | None = Field(
+        description="An ISO 4217 code for money (USD, AZN, KZT), t, fraction (0.172 for 17.2 percent), times, year, ..."
+    )
     source: SourceName
     start: Offset
     end: Offset
     sentence: str = Field(description="The sentence the figure stands in.")
+    date: str | None = Field(
+        description="A DATE as ISO 8601 at the precision the text gives (2024, 2024-03, 2024-05-15) or an interval (2025/2027); "
+        "a relative date (last year) is read against the source's own date; null when not a date or it cannot be resolved."
+    )
 
 
 class AskOut(Out):
@@ -171,6 +177,27 @@ class AskOut(Out):
         return cls.model_construct(question=result.question, answer=answer, message=result.message or None, passages=passages, facts=facts)
 
 
+class SearchOut(Out):
+    """The passages for a question, without an answer (the MCP tool `search`)."""
+
+    question: str = Field(min_length=1, description="The question as searched (whitespace collapsed).")
+    passages: list[PassageOut]
+
+
+class HighlightOut(Out):
+    """A span of a passage to highlight: the answer, or a word of the question (as full-text search matched it)."""
+
+    start: int = Field(ge=0, description="Character offset into the passage's text.")
+    end: int = Field(ge=0)
+    kind: Literal["answer", "term"]
+
+
+class HighlightedAskOut(AskOut):
+    """`POST /ask` as the web page asks it: the ask JSON plus, for each passage, the spans to highlight."""
+
+    highlights: list[list[HighlightOut]] = Field(description="One list per passage, in the passages' order, sorted by start.")
+
+
 class EntityOut(Out):
     """One distinct (text, label) of the corpus."""
 
@@ -180,6 +207,21 @@ class EntityOut(Out):
     sources: list[SourceName] = Field(
         min_length=1, json_schema_extra={"uniqueItems": True}, description="The sources that mention it, sorted."
     )
+
+
+class HistoryEntryOut(Out):
+    """One question asked from the command line, as `regionqa history` keeps it."""
+
+    id: int = Field(ge=1)
+    asked_at: str = Field(description="When, in ISO 8601 UTC to the second.")
+    question: str = Field(min_length=1)
+    answer: str | None = Field(description="The short answer's text; null when there was none.")
+    source: SourceName | None
+    location: Location | None
+    score: Share | None
+    message: str | None = Field(description="Why there was no answer, when there was none.")
+    generation: str = Field(description="The index generation that answered.")
+    result: AskOut = Field(description="The whole `ask --json` object, as it was printed.")
 
 
 class HealthOut(Out):

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import store as store_mod
-from .batches import Progress
+from .batches import BuildModels, Progress
 from .config import Settings
 from .errors import BadInputError, RegionQAError
 from .indexing import BuildReport, build, expected_manifest, read_corpus
@@ -44,6 +44,7 @@ def add(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     notify: Callable[[str], None] | None = None,
+    models: BuildModels | None = None,
 ) -> AddReport:
     """Copy files, folders and web pages into the corpus folder and index them; bad ones are reported and skipped.
 
@@ -51,6 +52,7 @@ def add(
         paths: files; folders, searched recursively; http(s) URLs, fetched into web/<host>/ (a URL
             added again replaces its page when the page has changed).
         include, exclude: glob patterns for the files of folders, see `sources.matches_globs`.
+        models: what the build runs (indexing.real_models by default; with a Ray address for `--ray`).
 
     Raises BadInputError when nothing could be added and something was wrong.
     """
@@ -85,7 +87,7 @@ def add(
                 report.errors.append(f"{path}: no file to add{patterns}; regionqa reads {', '.join(sorted(SUPPORTED_SUFFIXES))}")
         if not report.copied and report.errors:
             raise BadInputError("nothing was added: " + "; ".join(report.errors))
-        report.build = build(settings, progress=progress, notify=notify)
+        report.build = build(settings, progress=progress, notify=notify, models=models)
     finally:
         lock.release()
     return report

@@ -8,11 +8,12 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from . import store as store_mod
-from .config import ENCODER_ENV, Settings
+from .config import ENCODER_ENV, MAX_TOP_K, Settings
+from .dates import date_bounds
 from .errors import BadInputError
-from .models import Fact, Result
+from .models import Fact, Hit, Result
 from .sources.names import file_part, is_utf8, matches_globs, printable
-from .sources.provenance import date_bounds, iso_date
+from .sources.provenance import metadata_date
 
 if TYPE_CHECKING:
     from .answer.reader import Reader
@@ -20,9 +21,6 @@ if TYPE_CHECKING:
     from .embedding import Encoder
 
 MAX_QUESTION_CHARS = 2000
-
-
-MAX_TOP_K = 100
 
 
 def check_question(question: str) -> str:
@@ -53,13 +51,15 @@ def open_encoder(settings: Settings, notify: Callable[[str], None] | None = None
 class Engine:
     """An opened index plus the query encoder: answers many questions in one process."""
 
-    def __init__(self, settings: Settings, encoder: Encoder | None = None, notify: Callable[[str], None] | None = None):
+    def __init__(
+        self, settings: Settings, encoder: Encoder | None = None, notify: Callable[[str], None] | None = None, reader: Reader | None = None
+    ):
         self.settings = settings
         self.notify = notify  # where notes go (the fallback to the slow query encoder); None: nowhere
         # The build's modules (indexing, batches, every source reader) are not imported on the question path.
         self.store = store_mod.open_store(settings.index_dir, store_mod.manifest_for(settings.chunking))
         self._encoder = encoder
-        self._reader: Reader | None = None
+        self._reader = reader  # the models are the same for every generation: a LiveEngine passes them on (live.py)
 
     @property
     def encoder(self) -> Encoder:
@@ -78,6 +78,16 @@ class Engine:
             from .answer.reader import load_reader, stamps_file
 
             self._reader = load_reader(self.settings.reader_dir, stamps_file(self.settings.index_dir))
+        return self._reader
+
+    @property
+    def loaded_encoder(self) -> Encoder | None:
+        """The query encoder if it was loaded already, else None (nothing is loaded)."""
+        return self._encoder
+
+    @property
+    def loaded_reader(self) -> Reader | None:
+        """The span reader if it was loaded already, else None (nothing is loaded)."""
         return self._reader
 
     def close(self) -> None:
@@ -110,13 +120,9 @@ class Engine:
         timings.update(encode=t1 - t0, retrieve=t2 - t1, answer=t3 - t2)
         if reader:
             timings["read"] = reader.seconds - read_before  # the reader's part of "answer"
-        # Citations a person can follow: "p. 3" in a PDF, "line 11" in a text.
-        store = self.store
-        passages = [
-            replace(h, location=store.location(h.chunk.source, h.chunk.start, h.chunk.end), meta=store.source_meta(h.chunk.source))
-            for h in hits[:top_k]
-        ]
+        passages = self._cited(hits[:top_k])
         if answer is not None:
+            store = self.store
             answer = replace(answer, location=store.location(answer.source, answer.start), meta=store.source_meta(answer.source))
         return Result(question=question, answer=answer, passages=passages, facts=facts, message=message, timings=timings)
 
@@ -126,6 +132,23 @@ class Engine:
         if not names:
             raise BadInputError(f"no indexed source matches {sources}; see the sources and their dates with: regionqa index status")
         return self.store.chunk_ids_of(names)
+
+    def search(self, question: str, top_k: int = 5) -> list[Hit]:
+        """The passages `ask` would show for a question, with their citations, without answering it."""
+        from .search import retrieve
+
+        question = check_question(question)
+        top_k = check_top_k(top_k)
+        vector = self.encoder([question])[0]
+        return self._cited(retrieve(self.store, question, vector, max(top_k, 5), self.settings.retrieval)[:top_k])
+
+    def _cited(self, hits: list[Hit]) -> list[Hit]:
+        """Hits with citations a person can follow: "p. 3" in a PDF, "line 11" in a text."""
+        store = self.store
+        return [
+            replace(h, location=store.location(h.chunk.source, h.chunk.start, h.chunk.end), meta=store.source_meta(h.chunk.source))
+            for h in hits
+        ]
 
 
 @dataclass(frozen=True)
@@ -144,7 +167,7 @@ class SourceFilter:
 
     def __post_init__(self) -> None:
         for option, value in (("--since", self.since), ("--until", self.until)):
-            if value is not None and iso_date(value) != value:
+            if value is not None and metadata_date(value) != value:
                 raise BadInputError(f"{option} {value!r} is not a date; give YYYY-MM-DD, YYYY-MM or YYYY, e.g. {option} 2024-03-01")
         for glob in self.globs:
             if not is_utf8(glob):
@@ -168,7 +191,7 @@ class SourceFilter:
         if self.globs and not (matches_globs(name, self.globs) or matches_globs(file_part(name), self.globs)):
             return False
         if self.since or self.until:
-            date = iso_date(meta.get("date"))
+            date = metadata_date(meta.get("date"))
             if date is None:
                 return False
             first, last = date_bounds(date)
@@ -245,6 +268,7 @@ def list_facts(engine: Engine, label: str | None = None, source: str | None = No
                 value=figure.value,
                 value_max=figure.value_max,
                 unit=figure.unit,
+                date=figure.date,
             )
         )
     return facts

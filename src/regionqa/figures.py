@@ -1,4 +1,7 @@
-"""Normalise figures: "$773.9 million" -> 773900000 USD, "17.2 percent" -> 0.172, "sixteen" -> 16.
+"""Normalise figures: "$773.9 million" -> 773900000 USD, "₼1,5 billion" -> 1500000000 AZN, "17.2 percent" -> 0.172.
+
+Currencies are ISO 4217 codes, found by sign ("₼", "A$"), code ("KZT") or name ("tenge", "Kyrgyz
+som"); a decimal comma before a scale word is a decimal point ("1,5 million" = 1500000).
 
 Pure functions on strings, used at index time (facts), at query time (number-aware
 retrieval) and when scoring answers against gold answers.
@@ -8,12 +11,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
 from text_to_num import text2num
 
 from .lexicon import (
+    AMBIGUOUS_CODES,
     COUNT_WORDS,
     CURRENCIES,
+    CURRENCY_CODES,
     CURRENCY_SYMBOLS,
     GLUE_WORDS,
     MULTIPLIER_WORDS,
@@ -30,6 +36,12 @@ _TOKEN = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?|\.\d+|[a-z]+")
 _WORD = re.compile(r"[a-z]+")
 _LONE_WORDS = SHARES | COUNT_WORDS  # a number on their own: "half", "a dozen"
 _SHARE_WORD = re.compile(r"(?i)\b(" + "|".join(map(re.escape, SHARES | SHARE_PLURALS)) + r")\b")
+_SCALE_WORDS = "|".join(map(re.escape, SCALES))
+# "1,5 million", "2,3 percent": a comma and one or two digits before a scale or percent word is a decimal comma (1,500 is not).
+_DECIMAL_COMMA_BEFORE_SCALE = re.compile(rf"(?i)\b(\d+),(\d{{1,2}})(?=\s*(?:(?:{_SCALE_WORDS}|percent|per cent)\b|%))")
+# Between the two amounts of a money range: "₸2 and ₸3 billion", "₼5–₼7 million".
+_MONEY_RANGE_GAP = re.compile(r"\s*(?:[–-]|to|and)\s*")
+_DECIMAL_COMMA = re.compile(r"\b(\d+),(\d{1,2})\b(?![.,]?\d)")
 
 
 @dataclass(frozen=True)
@@ -113,14 +125,97 @@ def _read_token(token: str, values: list[float], pending: list[int]) -> list[int
     return []
 
 
+def _alternatives(names) -> str:
+    """A regex alternation of literal names, longest first, so that "A$" wins over "$" and "Kyrgyz som" over "som"."""
+    return "|".join(map(re.escape, sorted(names, key=len, reverse=True)))
+
+
+@cache
+def currency_pattern() -> re.Pattern:
+    """Any currency marker: a sign anywhere, an upper-case ISO code or a name (any case) as a whole word.
+
+    One alternation, so that the first marker of a text wins and, at one place, the longest.
+    """
+    return re.compile(
+        rf"(?P<sign>{_alternatives(CURRENCY_SYMBOLS)})"
+        rf"|\b(?P<code>{_alternatives(CURRENCY_CODES)})\b"
+        rf"|(?i:\b(?P<name>{_alternatives(CURRENCIES)})\b)"
+    )
+
+
+def currency_of(text: str) -> str | None:
+    """The ISO 4217 code of the first currency a text names: "₼500 million" -> "AZN", "2 billion Kyrgyz som" -> "KGS"."""
+    return _code_of(currency_pattern().search(text))
+
+
+def _code_of(match: re.Match | None) -> str | None:
+    if match is None:
+        return None
+    if match.group("sign"):
+        return CURRENCY_SYMBOLS[match.group("sign")]
+    if match.group("code"):
+        return match.group("code")
+    return CURRENCIES[match.group("name").lower()]
+
+
+@cache
+def _money_rules() -> tuple[re.Pattern, re.Pattern, re.Pattern]:
+    """An amount ("1,5 million", "five billion"), and the currency markers that may stand before or after one."""
+    signs, codes, names = _alternatives(CURRENCY_SYMBOLS), _alternatives(CURRENCY_CODES), _alternatives(CURRENCIES)
+    number_words = _alternatives(NUMBER_WORDS)
+    # Digits that start a word: not the "29" of "COP29" (COP is also a code).
+    amount = rf"(?:(?<!\w)\d+(?:[.,]\d+)*|\b(?:{number_words})(?:[\s-]+(?:{number_words}))*\b)(?P<scale>\s*(?:{_SCALE_WORDS})\b)?"
+    before = rf"(?:(?P<sign>{signs})|\b(?P<code>{codes}))[ \u00a0]?$"
+    after = rf"[ \u00a0]?(?P<sign>{signs})|\s+(?:(?P<code>{codes})\b|(?i:(?P<name>{names}))\b)"
+    return re.compile(amount, re.IGNORECASE), re.compile(before), re.compile(after)
+
+
+def money_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every amount with a currency beside it: "₼500 million", "KZT 3 trillion", "40 billion som".
+
+    Found from the number out (a currency pattern tried at every character would be slow on a book):
+    a sign or code just before it, or a sign, code or name just after. A code that is also a word
+    ("TRY", "TOP") counts before a number only with a scale word ("TRY 5 billion", not "TOP 10").
+    """
+    amount, before, after = _money_rules()
+    spans = []
+    for number in amount.finditer(text):
+        start, end = number.span()
+        if prefix := before.search(text, max(0, start - 8), start):
+            if prefix.group("code") not in AMBIGUOUS_CODES or number.group("scale"):
+                spans.append((prefix.start(), end))
+                continue
+        if suffix := after.match(text, end):
+            spans.append((start, suffix.end()))
+    return _join_ranges(text, spans)
+
+
+def _join_ranges(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """One span for the two amounts of a range ("₸2 and ₸3 billion"): the scale of the second governs both."""
+    joined: list[tuple[int, int]] = []
+    for start, end in spans:
+        if joined and _MONEY_RANGE_GAP.fullmatch(text, joined[-1][1], start):
+            joined[-1] = (joined[-1][0], end)
+        else:
+            joined.append((start, end))
+    return joined
+
+
+def decimal_commas(text: str, money: bool = False) -> str:
+    """Read a decimal comma as a point where it must be one: before a scale or percent word ("1,5 million"), and in
+    money when `money` ("₼1,5"); "1,500" and "15,000,000" keep their thousands separators."""
+    text = _DECIMAL_COMMA_BEFORE_SCALE.sub(r"\1.\2", text)
+    return _DECIMAL_COMMA.sub(r"\1.\2", text) if money else text
+
+
 def _unit_of(text: str, label: str) -> str | None:
     """The unit a figure names: a currency code, a canonical unit, "fraction", "times", or None."""
     lowered = text.lower()
     words = _WORD.findall(lowered)
-    currency = next((code for symbol, code in CURRENCY_SYMBOLS.items() if symbol in text), None)
-    currency = currency or next((CURRENCIES[word] for word in words if word in CURRENCIES), None)
-    if currency:
-        return currency
+    marker = currency_pattern().search(text)
+    # "TOP 10" is no money in Tongan pa'anga: a code that is also a word counts only in a MONEY figure.
+    if marker and (label == "MONEY" or marker.group("code") not in AMBIGUOUS_CODES):
+        return _code_of(marker)
     for first, second in zip(words, words[1:] + [""]):
         if f"{first} {second}" in UNITS:
             return UNITS[f"{first} {second}"]
@@ -153,10 +248,10 @@ def parse_figure(text: str, label: str) -> Value | None:
     multiplier = next((MULTIPLIER_WORDS[w] for w in _WORD.findall(lowered) if w in MULTIPLIER_WORDS), None)
     if multiplier is not None and not _NUMBER.search(text):
         return Value(float(multiplier), None, "times")
-    values = _numbers_with_scale(text)
+    unit = _unit_of(text, label)
+    values = _numbers_with_scale(decimal_commas(text, money=unit in CURRENCY_CODES))
     if not values:
         return None
-    unit = _unit_of(text, label)
     if unit == "fraction" and _NUMBER.search(text) and not _SHARE_WORD.search(text):
         values = [_tidy(v / 100) for v in values]
     low = values[0]
@@ -171,7 +266,7 @@ def canonical_numbers(text: str) -> list[str]:
     Years and small counts are kept as they are.
     """
     out: list[str] = []
-    for value in _numbers_with_scale(text):
+    for value in _numbers_with_scale(decimal_commas(text)):
         out.append(format_number(value))
     return out
 

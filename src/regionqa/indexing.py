@@ -22,13 +22,17 @@ from .models import Source
 from .sources import CACHE_FOLDER, SUPPORTED_SUFFIXES, LoadReport, load_corpus, ocr_cache
 
 
-def real_models(settings: Settings) -> BuildModels:
-    """all-MiniLM-L6-v2 and the spaCy pipeline (loaded on first use, not here)."""
+def real_models(settings: Settings, ray_address: str | None = None) -> BuildModels:
+    """all-MiniLM-L6-v2 and the spaCy pipeline (loaded on first use, not here), run in this
+    process or, with a `ray_address`, on that Ray cluster's workers (`distributed`)."""
     from .embedding import count_word_pieces, encode
     from .nlp import analyse_sources
 
     return BuildModels(
-        encode=partial(encode, batch_size=settings.embed_batch_size), count_tokens=count_word_pieces, analyse=analyse_sources
+        encode=partial(encode, batch_size=settings.embed_batch_size),
+        count_tokens=count_word_pieces,
+        analyse=analyse_sources,
+        ray_address=ray_address,
     )
 
 
@@ -192,6 +196,15 @@ def _update(
     store_mod.remove_stale_generations(settings.index_dir, keep=[generation] + ([previous] if previous else []))
 
 
+def _index_sources(models: BuildModels):
+    """The function that analyses, embeds and stores sources: here, or on a Ray cluster."""
+    if models.ray_address is None:
+        return batches.index_sources
+    from . import distributed  # imports Ray: only for `--ray`
+
+    return distributed.index_sources
+
+
 def _indexed_sources(previous: Path) -> dict[str, str]:
     """{name: content hash} of the sources the previous generation holds."""
     # Opened whole (FAISS included), not just read from SQLite: opening checks that the vectors
@@ -225,7 +238,7 @@ def _write_generation(
     with store_mod.IndexWriter(generation, previous) as writer:
         writer.delete_sources(report.removed + report.changed)
         todo = [wanted[n] for n in report.added + report.changed]
-        report.chunks_embedded = batches.index_sources(writer, todo, settings.chunking, progress, models)
+        report.chunks_embedded = _index_sources(models)(writer, todo, settings.chunking, progress, models)
         writer.commit()
         batches.reached("committed")
         count, vector_index = writer.write_vectors(generation / store_mod.VECTORS_FILE, expected.dimension)

@@ -103,6 +103,7 @@ class Figure:
     value: float | None = None  # the single value, or the low end of a range
     value_max: float | None = None  # the high end of a range ("from 15 to 25 million tons")
     unit: str | None = None  # "USD", "t", "fraction", "times", "year", ...
+    date: str | None = None  # a DATE's ISO 8601 form at its precision: "2024", "2024-03", "2024-05-15", "2025/2027"
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ class Fact:
     value_max: float | None = None
     unit: str | None = None
     score: float = 0.0
+    date: str | None = None  # a DATE's ISO 8601 form (Figure.date)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 The pipeline is en_core_web_sm without the parser, lemmatizer and attribute ruler (the cheaper
 `senter` splits sentences), plus rule layers that correct the model's known slips:
-"15 to 25 million tons" is a QUANTITY, "1.5 times" and "sixfold" are MULTIPLIERs, country
+"15 to 25 million tons" is a QUANTITY, "1.5 times" and "sixfold" are MULTIPLIERs, "₼500 million"
+and "CNY 40 million" are MONEY (sign or code included), "the first quarter of 2024" is a DATE, country
 names are places, upper-case acronyms it misses (EAEU) are organisations. Their word lists
 come from lexicon.py, the same entries the figure parser reads.
 spaCy is imported only here and only when a build needs it.
@@ -17,7 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .figures import parse_figure
+from .dates import iso_date, reference_date
+from .figures import Value, money_spans, parse_figure
 from .lexicon import (
     CITIES,
     COUNTRIES,
@@ -34,10 +36,13 @@ from .lexicon import (
     SHARE_PLURALS,
     SHARES,
     UNITS,
+    YEAR,
 )
 from .models import Analysis, Figure, Source, Span
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from spacy.language import Language
     from spacy.tokens import Doc
 
@@ -53,6 +58,8 @@ _NP_HEAD = ["NN", "NNS", "NNP", "NNPS"]
 RULER_UNIT_WORDS: tuple[str, ...] = tuple(dict.fromkeys(unit.split()[0] for unit in UNITS))
 # Only the -fold words: "doubled" and "triple" are verbs and adjectives on their own.
 RULER_MULTIPLIER_WORDS: tuple[str, ...] = tuple(FOLD_MULTIPLIERS)
+# Words that make "quarter" and "half" a part of a year ("the first quarter", "last quarter"), not a share.
+PERIOD_ORDINALS: tuple[str, ...] = ("first", "second", "third", "fourth", "last", "this", "next", "previous", "final")
 # Share words, singular and plural; "a dozen" is a count, not a share, and is left out.
 RULER_SHARE_WORDS: tuple[str, ...] = (*SHARES, *SHARE_PLURALS)
 
@@ -63,11 +70,19 @@ def figure_patterns() -> list[dict]:
     scale = {"LOWER": {"IN": list(SCALES)}, "OP": "?"}
     unit = {"LOWER": {"IN": list(RULER_UNIT_WORDS)}}
     dash = {"LOWER": {"IN": ["to", "-", "–", "and"]}}
+    period = [{"LOWER": {"IN": list(PERIOD_ORDINALS)}}, {"LOWER": {"IN": ["quarter", "half"]}}]
+    year = {"TEXT": {"REGEX": f"^{YEAR}$"}}
     patterns = [
         {"label": "QUANTITY", "pattern": [{"LOWER": "from", "OP": "?"}, number, scale, dash, number, scale, unit]},
         {"label": "QUANTITY", "pattern": [number, scale, unit]},
         {"label": "MULTIPLIER", "pattern": [number, {"LOWER": {"IN": ["times", "fold", "-fold"]}}]},
         {"label": "MULTIPLIER", "pattern": [{"LOWER": {"IN": list(RULER_MULTIPLIER_WORDS)}}]},
+        # "the first quarter of 2024", "last quarter": a part of a year, not a share (which "quarter" alone is)
+        {"label": "DATE", "pattern": [*period, {"LOWER": "of"}, year]},
+        {"label": "DATE", "pattern": period},
+        {"label": "DATE", "pattern": [{"LOWER": {"IN": ["q1", "q2", "q3", "q4"]}}, year]},
+        # "01.02.2024": the model tags no dotted day (dates.py reads it day first)
+        {"label": "DATE", "pattern": [{"TEXT": {"REGEX": rf"^\d{{1,2}}\.\d{{1,2}}\.{YEAR}$"}}]},
         # "half of this flow", "a third", "two-thirds": shares, like percentages
         {
             "label": "PERCENT",
@@ -206,11 +221,13 @@ def analyse_sources(sources: Iterable[Source], nlp: Language | None = None, batc
         # Emit sources in order as soon as all their blocks are done, so memory stays bounded.
         while next_index in parts and len(parts[next_index]) == expected[next_index]:
             source = sources_list[next_index]
-            yield source, _analyse_parts(source.text, parts.pop(next_index), matcher)
+            # The source's own date (its metadata), for relative dates ("last year", "in May of this year").
+            reference = reference_date(source.meta.get("date"))
+            yield source, _analyse_parts(source.text, parts.pop(next_index), matcher, reference)
             next_index += 1
 
 
-def _analyse_parts(text: str, parts: list[tuple[int, Doc]], matcher) -> Analysis:
+def _analyse_parts(text: str, parts: list[tuple[int, Doc]], matcher, reference: date | None = None) -> Analysis:
     sentences: list[Span] = []
     raw_entities: list[Span] = []
     phrases: list[Span] = []
@@ -220,8 +237,8 @@ def _analyse_parts(text: str, parts: list[tuple[int, Doc]], matcher) -> Analysis
         for ent in doc.ents:
             raw_entities.append(Span(offset + ent.start_char, offset + ent.end_char, ent.text, ent.label_))
         phrases.extend(_noun_phrases(doc, offset, matcher))
-    entities = _fix_entities(text, raw_entities, parts)
-    figures = [_to_figure(e) for e in entities if e.label in FIGURE_LABELS]
+    entities = _fix_entities(text, attach_currencies(text, raw_entities), parts)
+    figures = [_to_figure(e, reference) for e in entities if e.label in FIGURE_LABELS]
     named = [e for e in entities if e.label not in FIGURE_LABELS]
     phrases.extend(_quoted_titles(text))
     return Analysis(sentences=sentences, entities=named, figures=figures, phrases=phrases)
@@ -320,11 +337,37 @@ def _preceded_by_title(text: str, start: int, titles: Set[str]) -> bool:
     return any(word.lower() in titles for word in before)
 
 
-def _to_figure(entity: Span) -> Figure:
+# Labels that a currency beside a number never turns into money: "in 2023 dollars" stays a date.
+_NOT_MONEY = frozenset({"DATE", "TIME", "ORDINAL"})
+
+
+def attach_currencies(text: str, entities: list[Span]) -> list[Span]:
+    """Make every amount with a currency beside it one MONEY span: the model tags "₼500 million" as the
+    CARDINAL "500 million", "CNY 40 million" as an ORG and a CARDINAL, "KGS 1.2 billion" as a LAW.
+
+    A MONEY span that already holds the amount is kept as the model drew it ("around $7 million");
+    otherwise the amount and the figures it overlaps become one MONEY span, and the names it overlaps
+    (the ORG "CNY", the NORP "Turkish" of "Turkish lira") are dropped.
+    """
+    out = list(entities)
+    for start, end in money_spans(text):
+        overlapping = [e for e in out if e.start < end and start < e.end]
+        if any(e.label in _NOT_MONEY or (e.label == "MONEY" and e.start <= start and end <= e.end) for e in overlapping):
+            continue
+        figures = [e for e in overlapping if e.label in FIGURE_LABELS]
+        start, end = min([start, *(e.start for e in figures)]), max([end, *(e.end for e in figures)])
+        out = [e for e in out if e not in overlapping] + [Span(start, end, text[start:end], "MONEY")]
+    return sorted(out, key=lambda e: e.start)
+
+
+def _to_figure(entity: Span, reference: date | None = None) -> Figure:
+    date_iso = iso_date(entity.text, reference) if entity.label == "DATE" else None
     value = parse_figure(entity.text, entity.label)
+    if value is None and date_iso is not None:  # "last year" with a source date: the year it means
+        value = Value(float(date_iso[:4]), None, "year")
     if value is None:
         return Figure(entity.start, entity.end, entity.text, entity.label)
-    return Figure(entity.start, entity.end, entity.text, entity.label, value.low, value.high, value.unit)
+    return Figure(entity.start, entity.end, entity.text, entity.label, value.low, value.high, value.unit, date_iso)
 
 
 def _phrase_matcher(nlp: Language):

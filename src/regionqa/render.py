@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .engine import EntityCount
     from .evaluate import QAReport
     from .indexing import BuildReport
+    from .store.history import HistoryEntry
 
 
 def stdout() -> Console:
@@ -69,6 +70,7 @@ def fact_json(fact: Fact) -> dict:
     return {
         "text": fact.text, "label": fact.label, "value": fact.value, "value_max": fact.value_max,
         "unit": fact.unit, "source": fact.source, "start": fact.start, "end": fact.end, "sentence": fact.sentence,
+        "date": fact.date,
     }  # fmt: skip
 
 
@@ -167,7 +169,9 @@ def _print_indented(console: Console, text, indent: int) -> None:
 
 
 def format_value(fact: Fact) -> str:
-    """A fact's normalised value for people: "15,000,000 – 25,000,000 t", "17.2 %" (JSON keeps 0.172)."""
+    """A fact's normalised value for people: "15,000,000 – 25,000,000 t", "17.2 %" (JSON keeps 0.172), "2024-03"."""
+    if fact.date is not None:
+        return fact.date
     if fact.value is None:
         return ""
     scale, unit = (100, "%") if fact.unit == "fraction" else (1, fact.unit)
@@ -243,7 +247,7 @@ def print_facts(facts: list[Fact], console: Console, location: Callable[..., str
 
 
 ENTITY_CSV_COLUMNS = ("text", "label", "count", "sources")
-FACT_CSV_COLUMNS = ("text", "label", "value", "value_max", "unit", "source", "start", "end", "sentence")
+FACT_CSV_COLUMNS = ("text", "label", "value", "value_max", "unit", "source", "start", "end", "sentence", "date")
 
 
 def _csv(columns: tuple[str, ...], rows: list[dict]) -> str:
@@ -306,6 +310,24 @@ def print_checks(checks: list[Check], console: Console) -> None:
                 "  ", (check.status, CHECK_STYLES[check.status]), f" {check.name}: ", (check.fix or "see the detail above", "bold")
             )
         )
+
+
+def print_history(rows: list[HistoryEntry], console: Console, path: object) -> None:
+    """Past questions, newest first: when, the question, the answer and where it came from."""
+    from rich.table import Table
+    from rich.text import Text
+
+    if not rows:
+        console.print(f"no questions in the history ({path})", style="yellow", markup=False)
+        return
+    table = Table(box=_box("SIMPLE_HEAD"), show_edge=False)
+    for column in ("asked (UTC)", "question", "answer", "where"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        where = f"{row.source}, {row.location}" if row.source else ""
+        answer = Text(row.answer) if row.answer else Text(row.message or "no answer", style="dim")
+        table.add_row(row.asked_at.replace("T", " ").removesuffix("+00:00"), Text(row.question), answer, Text(where))
+    console.print(table)
 
 
 def print_status(status: Status, console: Console) -> None:

@@ -14,7 +14,18 @@ from typing import Any
 from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema
 
-from .contract import AddReportOut, AskOut, BeirOut, BuildReportOut, DoctorOut, EntityOut, FactOut, QAReportOut, StatusOut
+from .contract import (
+    AddReportOut,
+    AskOut,
+    BeirOut,
+    BuildReportOut,
+    DoctorOut,
+    EntityOut,
+    FactOut,
+    HistoryEntryOut,
+    QAReportOut,
+    StatusOut,
+)
 
 SCHEMA_BASE = "https://regionqa.local/schemas/"
 
@@ -31,6 +42,11 @@ SCHEMAS: dict[str, tuple[Any, str, str | None]] = {
         "regionqa facts --json",
         "The figures of the corpus (after --label/--source) in source order, with normalised values; the same objects as "
         "the `facts` of `ask --json`. source_text[start:end] == text.",
+    ),
+    "history.schema.json": (
+        list[HistoryEntryOut],
+        "regionqa history --json",
+        "Past questions asked from the command line, newest first (after --search/--limit), each with the ask --json it printed.",
     ),
     "index-build.schema.json": (BuildReportOut, "regionqa index build --json (and index remove --json)", None),
     "index-add.schema.json": (AddReportOut, "regionqa index add --json", None),

@@ -1,27 +1,34 @@
-"""`regionqa serve`: a local HTTP API over one warm engine, with the same JSON as the CLI.
+"""`regionqa serve`: a local HTTP API and web page over the live index, with the same JSON as the CLI.
 
+    GET  /                                                -> the web page (server_web.py, regionqa/web/)
     POST /ask        {"question": str, "top_k": int = 5}  -> the `ask --json` object
+    POST /ask/highlighted  (the same body)                -> the same plus the spans the page highlights
     GET  /entities   ?label=&source=                      -> the `entities --json` list
     GET  /facts      ?label=&source=                      -> the `facts --json` list
+    GET  /source/NAME?start=&end=                         -> a source's text as a page (#line-11, #page-3)
     GET  /health                                          -> what is being served
-    GET  /openapi.json, /docs                             -> the OpenAPI description
+    GET  /openapi.json                                    -> the OpenAPI description (/docs is off: Swagger UI loads from a CDN)
 
-One `engine.Engine` is opened when the app is created and answers every request, so a
-question costs only its own work (about 10 ms on the article), not the imports and model
-loads of a cold `regionqa ask`. FastAPI and uvicorn are imported only here and by the `serve`
-command, so `regionqa --help` does not pay for them.
+A `live.LiveEngine` holds the warm engine of the generation CURRENT names and switches to a new
+one between requests when a build publishes it; every reply that read the index names its
+generation in the X-Regionqa-Generation header. A question costs only its own work (about 10 ms
+on the article), not the imports and model loads of a cold `regionqa ask`. FastAPI and uvicorn
+are imported only here and by the `serve` command, so `regionqa --help` does not pay for them.
+What the server refuses (Host, token, CORS, body size, questions at once) is in server_guard.py.
 
 Errors have one shape, {"error": message}: 422 for a body that is not JSON (or not UTF-8, or
 nested too deep to parse), is not the documented object, or holds a question or top_k the CLI
 would refuse (the CLI's message); 400 for a bad query argument of a GET (the CLI's message) or
-Content-Length; 413 for a body over MAX_BODY_BYTES; 503 when the index or a model cannot be used.
+Content-Length; 401 without the token; 404 for an unknown path or source; 413 for a body over
+MAX_BODY_BYTES; 421 for a Host that is not this server's; 429 when too many questions are waiting;
+503 when the index or a model cannot be used.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
@@ -33,14 +40,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from . import engine as engine_mod
 from . import render
 from .config import Settings
-from .contract import AskOut, EntityOut, ErrorOut, FactOut, HealthOut
+from .contract import AskOut, EntityOut, ErrorOut, FactOut, HealthOut, HighlightedAskOut
 from .errors import BadInputError, RegionQAError
+from .live import LiveEngine
+from .server_guard import MAX_BODY_BYTES, BodyLimit, Guard, HostGuard, TokenGuard, is_loopback
+from .server_web import add_page_routes, highlights
 from .version import __version__
 
-DEFAULT_HOST = "127.0.0.1"  # loopback only: the API has no authentication
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "MAX_BODY_BYTES", "Guard", "create_app", "is_loopback", "run"]
+
+DEFAULT_HOST = "127.0.0.1"  # loopback: other addresses need --token or --no-auth (server_guard.Guard.for_address)
 DEFAULT_PORT = 8765
-MAX_BODY_BYTES = 64 * 1024  # a question is at most MAX_QUESTION_CHARS (2,000) characters
 WARM_UP_QUESTION = "What is this about?"
+GENERATION_HEADER = "X-Regionqa-Generation"
 
 
 # ---------------------------------------------------------------- the request (the responses are in contract.py)
@@ -82,78 +94,25 @@ class AskRequest(BaseModel):
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "A bad query argument (the CLI's message)."},
+    401: {"model": ErrorOut, "description": "The server was started with --token and the request does not carry it."},
     413: {"model": ErrorOut, "description": f"The request body is over {MAX_BODY_BYTES:,} bytes."},
+    421: {"model": ErrorOut, "description": "The Host header is not a name of this server (see --allow-host)."},
     422: {
         "model": ErrorOut,
         "description": "The body is not JSON or not the documented object, or its question or top_k is refused (the CLI's message).",
     },
+    429: {"model": ErrorOut, "description": "Too many questions are being answered or waiting; try again after Retry-After seconds."},
     503: {"model": ErrorOut, "description": "The index or a model cannot be used."},
 }
-
-
-# ---------------------------------------------------------------- the body cap
-
-
-class BodyLimit:
-    """ASGI middleware: refuse a request body over `max_bytes` with 413 before the app reads it.
-
-    A declared Content-Length over the cap is refused at once; a body without one (chunked) is
-    read up to the cap and handed on whole, so a client cannot stream an unbounded body.
-    """
-
-    def __init__(self, app: Callable, max_bytes: int = MAX_BODY_BYTES) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and not declared.isdigit():
-            await self._refuse(send, 400, "the Content-Length header is not a number")
-            return
-        if declared is not None and int(declared) > self.max_bytes:
-            await self._refuse(send)
-            return
-        if scope["method"] in ("GET", "HEAD"):
-            await self.app(scope, receive, send)
-            return
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if len(body) > self.max_bytes:
-                await self._refuse(send)
-                return
-            if not message.get("more_body", False):
-                break
-        replayed = False
-
-        async def replay() -> dict:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _refuse(self, send: Callable, status: int = 413, message: str | None = None) -> None:
-        content = render.dumps(ErrorOut(error=message or f"the request body is larger than {self.max_bytes:,} bytes").dump()).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(content)).encode()), (b"connection", b"close")]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": content})
 
 
 # ---------------------------------------------------------------- the app
 
 
-def _json(data: object, status_code: int = 200) -> Response:
-    """JSON exactly as the CLI prints it (render.dumps)."""
-    return Response(render.dumps(data), status_code=status_code, media_type="application/json")
+def _json(data: object, status_code: int = 200, engine: engine_mod.Engine | None = None) -> Response:
+    """JSON exactly as the CLI prints it (render.dumps), naming the generation that answered."""
+    headers = {GENERATION_HEADER: engine.store.generation.name} if engine is not None else None
+    return Response(render.dumps(data), status_code=status_code, media_type="application/json", headers=headers)
 
 
 def _error(message: str, status_code: int) -> Response:
@@ -177,12 +136,13 @@ def _encoder_name(engine: engine_mod.Engine) -> str:
     return "onnx" if isinstance(engine.encoder, OnnxEncoder) else "sentence-transformers"
 
 
-def create_app(settings: Settings, engine: engine_mod.Engine | None = None) -> FastAPI:
-    """The HTTP API over one engine, opened now (and warmed up) unless one is given.
+def create_app(settings: Settings, engine: engine_mod.Engine | LiveEngine | None = None, guard: Guard | None = None) -> FastAPI:
+    """The HTTP API and web page over the live index, opened now (and warmed up) unless an engine is given.
 
     Args:
         settings: where the index is; `Settings()` reads REGIONQA_INDEX_DIR like the CLI.
-        engine: an engine already opened on that index (the CLI's `open_engine`), if any.
+        engine: an engine already opened on that index (the CLI's `open_engine`) or a LiveEngine, if any.
+        guard: what the server refuses (server_guard.Guard); the default serves loopback without a token.
 
     Returns:
         The FastAPI app; closing it (its lifespan ending) closes the engine.
@@ -192,42 +152,106 @@ def create_app(settings: Settings, engine: engine_mod.Engine | None = None) -> F
 
     Example:
         >>> from fastapi.testclient import TestClient
-        >>> client = TestClient(create_app(Settings()))
+        >>> client = TestClient(create_app(Settings()), base_url="http://localhost")  # a loopback Host: others get 421
         >>> client.post("/ask", json={"question": "Who is the President of Azerbaijan?"}).json()["answer"]
     """
-    engine = engine or engine_mod.Engine(settings)
-    try:
-        engine.ask(WARM_UP_QUESTION)  # loads the query encoder and the answer modules now, not on the first request
-    except BadInputError:
-        pass
+    live = engine if isinstance(engine, LiveEngine) else LiveEngine(settings, engine)
+    guard = guard or Guard()
+    with live.use() as warm:
+        try:
+            warm.ask(WARM_UP_QUESTION)  # loads the query encoder and the answer modules now, not on the first request
+        except BadInputError:
+            pass
     app = FastAPI(
         title="regionqa",
         version=__version__,
         description="Answers from your documents, offline, with the passage and character offsets that support every answer. "
         "The same JSON as `regionqa ask --json`, `entities --json` and `facts --json`.",
         lifespan=_lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load their scripts from a CDN: off, the server works offline
+        redoc_url=None,
     )
-    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
-    app.state.engine = engine
+    _add_guards(app, guard)
+    app.state.live, app.state.guard = live, guard
     # One question at a time: the engine's SQLite connection and encoder cache are shared, and on
-    # two cores concurrent answers would only contend for the same CPU.
+    # two cores concurrent answers would only contend for the same CPU. At most guard.max_questions
+    # wait for it (429 beyond), so a burst of clients cannot pile up threads and memory.
     app.state.lock = threading.Lock()
+    app.state.slots = threading.BoundedSemaphore(guard.max_questions)
     app.add_exception_handler(RequestValidationError, _invalid_body)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RegionQAError, _regionqa_error)
+    _add_api_routes(app)
+    add_page_routes(app, borrow, _error)
+    return app
+
+
+def _add_guards(app: FastAPI, guard: Guard) -> None:
+    """The middleware, innermost first (Starlette runs the last added first): body cap, token, CORS, Host."""
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(TokenGuard, guard=guard)
+    if guard.cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(guard.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(HostGuard, guard=guard)
+
+
+def _add_api_routes(app: FastAPI) -> None:
     app.add_api_route("/ask", ask, methods=["POST"], response_model=AskOut, responses=ERRORS, summary="Answer a question")
+    app.add_api_route(
+        "/ask/highlighted",
+        ask_highlighted,
+        methods=["POST"],
+        response_model=HighlightedAskOut,
+        responses=ERRORS,
+        summary="Answer a question, with the spans of each passage to highlight",
+    )
     app.add_api_route(
         "/entities", entities, methods=["GET"], response_model=list[EntityOut], responses=ERRORS, summary="List named entities"
     )
     app.add_api_route("/facts", facts, methods=["GET"], response_model=list[FactOut], responses=ERRORS, summary="List figures")
     app.add_api_route("/health", health, methods=["GET"], response_model=HealthOut, summary="What is being served")
-    return app
+
+
+@contextmanager
+def borrow(request: Request) -> Iterator[engine_mod.Engine]:
+    """The engine of the current generation for one request, at most guard.max_questions at once (429 beyond)."""
+    state = request.app.state
+    if not state.slots.acquire(blocking=False):
+        message = f"{state.guard.max_questions} questions are being answered or waiting already; try again in a moment"
+        raise StarletteHTTPException(429, message, headers={"Retry-After": "1"})
+    try:
+        # The generation is picked (and switched) before waiting for the lock, so a switch that
+        # opens a new generation does not hold up the questions answered meanwhile from the old one.
+        with state.live.use() as engine, state.lock:
+            yield engine
+    finally:
+        state.slots.release()
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI):
     yield
-    app.state.engine.close()
+    app.state.live.close()
+
+
+def run(engine: engine_mod.Engine, host: str, port: int, guard: Guard, access_log: bool, notify: Callable[[str], None]) -> None:
+    """Serve the app over `engine` on host:port with uvicorn until interrupted (what `regionqa serve` does)."""
+    application = create_app(engine.settings, LiveEngine(engine.settings, engine, notify=notify), guard)
+    import uvicorn
+
+    where = f"[{host}]" if ":" in host else host
+    page = f"http://{where}:{port}/" + ("#token=…" if guard.token else "")
+    notify(
+        f"regionqa serving {engine.store.generation} on http://{where}:{port} (web page: {page}; OpenAPI: /openapi.json); Ctrl-C to stop"
+    )
+    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=access_log)
 
 
 # ---------------------------------------------------------------- errors
@@ -264,47 +288,47 @@ FigureLabel = Annotated[
 SourceFilter = Annotated[str | None, Query(description="Only this source.", max_length=4096)]
 
 
+def _sources(body: AskRequest) -> engine_mod.SourceFilter:
+    return engine_mod.SourceFilter(tuple(body.source or ()), body.since, body.until)
+
+
 def ask(body: AskRequest, request: Request) -> Response:
     """A short answer with its citation (or null and a message), the passages behind it, and the facts that bear on it."""
-    engine = request.app.state.engine
-    sources = engine_mod.SourceFilter(tuple(body.source or ()), body.since, body.until)
-    with request.app.state.lock:
+    sources = _sources(body)
+    with borrow(request) as engine:
         result = engine.ask(body.question, body.top_k, sources)
-    return _json(AskOut.of(result).dump())
+    return _json(AskOut.of(result).dump(), engine=engine)
+
+
+def ask_highlighted(body: AskRequest, request: Request) -> Response:
+    """As POST /ask, plus for each passage the spans to highlight (the answer, the question's words): what the web page shows."""
+    sources = _sources(body)
+    with borrow(request) as engine:
+        result = engine.ask(body.question, body.top_k, sources)
+        marks = highlights(engine.store, result)
+    return _json({**AskOut.of(result).dump(), "highlights": marks}, engine=engine)
 
 
 def entities(request: Request, label: Label = None, source: SourceFilter = None) -> Response:
     """The named entities of the corpus with label, count and sources, most frequent first."""
-    with request.app.state.lock:
-        rows = engine_mod.list_entities(request.app.state.engine, label.upper() if label else None, source)
-    return _json([EntityOut.of(row).dump() for row in rows])
+    with borrow(request) as engine:
+        rows = engine_mod.list_entities(engine, label.upper() if label else None, source)
+    return _json([EntityOut.of(row).dump() for row in rows], engine=engine)
 
 
 def facts(request: Request, label: FigureLabel = None, source: SourceFilter = None) -> Response:
     """The figures of the corpus (money, quantities, percentages, counts, dates) with normalised values."""
-    with request.app.state.lock:
-        rows = engine_mod.list_facts(request.app.state.engine, label.upper() if label else None, source)
-    return _json([FactOut.of(fact).dump() for fact in rows])
+    with borrow(request) as engine:
+        rows = engine_mod.list_facts(engine, label.upper() if label else None, source)
+    return _json([FactOut.of(fact).dump() for fact in rows], engine=engine)
 
 
 def health(request: Request) -> Response:
     """The index generation and size, and which query encoder answers."""
-    engine = request.app.state.engine
-    manifest = engine.store.manifest
-    reply = HealthOut.model_construct(
-        status="ok", version=__version__, generation=engine.store.generation.name,
-        sources=manifest.sources, chunks=manifest.chunks, encoder=_encoder_name(engine),
-    )  # fmt: skip
-    return _json(reply.dump())
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` is a loopback address or name (only those are safe for an API without authentication)."""
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    with request.app.state.live.use() as engine:  # no question slot: a health check must answer while questions queue
+        manifest = engine.store.manifest
+        reply = HealthOut.model_construct(
+            status="ok", version=__version__, generation=engine.store.generation.name,
+            sources=manifest.sources, chunks=manifest.chunks, encoder=_encoder_name(engine),
+        )  # fmt: skip
+    return _json(reply.dump(), engine=engine)

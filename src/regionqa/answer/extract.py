@@ -62,12 +62,12 @@ def relevant_facts(store: Store, candidates: list[Candidate], limit: int = 8) ->
 
 def _fact(store: Store, c: Candidate) -> Fact:
     """A candidate as a fact, with the parsed value of its figure."""
-    value = value_max = None
+    value = value_max = date = None
     if c.label in NUMBER_LABELS | {"DATE"}:
         for figure in store.figures(c.source, c.start, c.end):
             if (figure.start, figure.end) == (c.start, c.end):
-                value, value_max = figure.value, figure.value_max
+                value, value_max, date = figure.value, figure.value_max, figure.date
     return Fact(
         source=c.source, start=c.start, end=c.end, text=c.text, label=c.label, sentence=c.sentence.text,
-        value=value, value_max=value_max, unit=c.unit, score=round(c.score, 4),
+        value=value, value_max=value_max, unit=c.unit, score=round(c.score, 4), date=date,
     )  # fmt: skip

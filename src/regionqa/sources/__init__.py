@@ -49,7 +49,7 @@ _HOMES = {
     "ocr": ("CACHE_FOLDER", "IMAGE_SUFFIXES", "INSTALL_TESSERACT", "ocr_cache", "tesseract_installed"),
     "office": ("DOCX_SUFFIX", "docx_to_text", "read_docx"),
     "pdf": ("PAGE_SEPARATOR", "PDF_SUFFIX", "join_pages", "pdf_pages", "pdf_to_text", "reflow"),
-    "provenance": ("clean_meta", "date_bounds", "iso_date"),
+    "provenance": ("clean_meta", "metadata_date"),
     "slides": ("PPTX_SUFFIX", "pptx_slides"),
     "tables": ("CSV_SUFFIX", "XLSX_SUFFIX", "csv_to_text", "xlsx_to_text"),
     "text": ("TEXT_SUFFIXES", "decode"),

@@ -11,7 +11,7 @@ from pathlib import Path
 _ISO_DATE = re.compile(r"\d{4}(?:-\d{2}(?:-\d{2})?)?")
 
 
-def iso_date(value: object) -> str | None:
+def metadata_date(value: object) -> str | None:
     """A date or datetime, or a string that starts with an ISO date ("2024-03-05T10:00:00Z", "2024"),
     as "YYYY-MM-DD" (or "YYYY-MM" / "YYYY" when that is all it says); None when it is no date."""
     if isinstance(value, dt.datetime | dt.date):
@@ -33,22 +33,10 @@ def clean_meta(values: dict[str, object]) -> dict[str, str]:
     """The known values as one-line strings, dates in ISO form; empty ones left out."""
     meta: dict[str, str] = {}
     for key, value in values.items():
-        text = iso_date(value) if key in ("date", "modified") else (" ".join(str(value).split()) if value is not None else "")
+        text = metadata_date(value) if key in ("date", "modified") else (" ".join(str(value).split()) if value is not None else "")
         if text:
             meta[key] = text
     return meta
-
-
-def date_bounds(value: str) -> tuple[str, str]:
-    """The first and last day an ISO date names: "2024" -> ("2024-01-01", "2024-12-31"), "2024-02" -> ("2024-02-01", "2024-02-29")."""
-    year, month, day = (value.split("-") + ["", ""])[:3]
-    if day:
-        return value, value
-    if month:
-        first = dt.date(int(year), int(month), 1)
-        following = dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
-        return first.isoformat(), (following - dt.timedelta(days=1)).isoformat()
-    return f"{year}-01-01", f"{year}-12-31"
 
 
 # Where the files fetched from the web came from: {file name: URL} beside them, in web/<host>/ (hidden,

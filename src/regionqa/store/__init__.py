@@ -28,6 +28,7 @@ from .generations import (
     remove_stale_generations,
     write_manifest,
 )
+from .highlight import term_spans
 from .reader import Store, open_store
 from .vectors import (
     APPROXIMATE,

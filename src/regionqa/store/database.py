@@ -17,7 +17,7 @@ from ..models import Analysis, Chunk, Source
 from .generations import DATABASE_FILE, REBUILD_HINT, Manifest
 from .vectors import build_vector_index, vector_index_type
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def manifest_for(chunking) -> Manifest:
@@ -90,7 +90,13 @@ def m003_units_and_meta(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE sources DROP COLUMN pages")
 
 
-MIGRATIONS = [m001_create_tables, m002_add_pages, m003_units_and_meta]
+def m004_add_figure_dates(db: sqlite3.Connection) -> None:
+    """The ISO 8601 form of a DATE figure ("2024-03", "2025/2027"; NULL for other figures), so that
+    facts can give it and date filters compare it without parsing dates again."""
+    db.execute("ALTER TABLE figures ADD COLUMN iso_date TEXT")
+
+
+MIGRATIONS = [m001_create_tables, m002_add_pages, m003_units_and_meta, m004_add_figure_dates]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -186,8 +192,8 @@ class IndexWriter:
             [(name, e.start, e.end, e.text, e.label) for e in analysis.entities],
         )
         db.executemany(
-            'INSERT INTO figures (source, start, "end", text, label, value, value_max, unit) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-            [(name, f.start, f.end, f.text, f.label, f.value, f.value_max, f.unit) for f in analysis.figures],
+            'INSERT INTO figures (source, start, "end", text, label, value, value_max, unit, iso_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+            [(name, f.start, f.end, f.text, f.label, f.value, f.value_max, f.unit, f.date) for f in analysis.figures],
         )
         db.executemany(
             'INSERT INTO phrases (source, start, "end", label) VALUES (?, ?, ?, ?)',

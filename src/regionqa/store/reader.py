@@ -141,6 +141,14 @@ class Store:
                 self._text_chars += len(text)
         return text
 
+    def pages(self, source: str) -> tuple[int, ...] | None:
+        """Where each page of a source starts (empty for a source not cited by page); None for no such source."""
+        row = self.db.execute("SELECT units FROM sources WHERE name = ?", (source,)).fetchone()
+        if row is None:
+            return None
+        units = Units.from_json(json.loads(row[0])) if row[0] else None
+        return units.starts if units is not None and units.kind == "page" else ()
+
     def location(self, source: str, start: int, end: int | None = None) -> str:
         """Where a span of a source is, for a citation: "p. 3" (or "pp. 3–4" up to `end`) in a PDF,
         "slide 4", "Sheet1 row 12", "chapter 2", else "line 11", where lines count in the text regionqa
@@ -181,7 +189,7 @@ class Store:
 
     def figures(self, source: str, start: int, end: int) -> list[Figure]:
         rows = self.db.execute(
-            'SELECT start, "end", text, label, value, value_max, unit FROM figures WHERE source = ? AND start >= ? AND "end" <= ? ORDER BY start',
+            'SELECT start, "end", text, label, value, value_max, unit, iso_date FROM figures WHERE source = ? AND start >= ? AND "end" <= ? ORDER BY start',
             (source, start, end),
         )
         return [Figure(*r) for r in rows]
@@ -217,7 +225,7 @@ class Store:
     def all_figures(self, label: str | None = None, source: str | None = None) -> list[SourceFigure]:
         """Every figure with its source, optionally filtered, in source order."""
         sql = (
-            'SELECT source, start, "end", text, label, value, value_max, unit FROM figures '
+            'SELECT source, start, "end", text, label, value, value_max, unit, iso_date FROM figures '
             "WHERE (? IS NULL OR label = ?) AND (? IS NULL OR source = ?) ORDER BY source, start"
         )
         return [SourceFigure(r[0], Figure(*r[1:])) for r in self.db.execute(sql, (label, label, source, source))]
