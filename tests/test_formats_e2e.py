@@ -288,7 +288,7 @@ def test_the_api_keeps_to_the_sources_chosen(formats_env: Dirs) -> None:
 
     from regionqa.server import create_app
 
-    with TestClient(create_app(Settings.from_environment())) as client:
+    with TestClient(create_app(Settings.from_environment()), base_url="http://127.0.0.1") as client:  # a loopback Host
         reply = client.post("/ask", json={"question": "Which ports are mentioned?", "top_k": 3, "source": ["*.csv"]})
         assert reply.status_code == 200 and {p["source"] for p in reply.json()["passages"]} == {"ports.csv"}
         reply = client.post("/ask", json={"question": "Which ports are mentioned?", "since": "2040"})
