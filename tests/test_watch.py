@@ -106,7 +106,7 @@ def test_hidden_files_other_suffixes_and_the_index_folder_are_ignored(tmp_path) 
     from watchfiles import Change
 
     assert keep(Change.added, str(corpus / "notes.txt")) and keep(Change.deleted, str(corpus / "sub" / "report.PDF"))
-    for ignored in (".notes.txt.part", "photo.jpg", "notes.txt.swp", "~$memo.docx", "index/gen-1/meta.sqlite"):
+    for ignored in (".notes.txt.part", "clip.mp4", "notes.txt.swp", "~$memo.docx", "index/gen-1/meta.sqlite"):
         assert not keep(Change.added, str(corpus / ignored)), ignored
 
 
