@@ -60,13 +60,7 @@ def markdown_report(results: Iterable[dict], title: str) -> str:
         if result["facts"]:
             lines += ["### Facts", "", "| fact | label | value | unit | where |", "|---|---|---|---|---|"]
             for fact in result["facts"]:
-                cells = (
-                    fact["text"],
-                    fact["label"],
-                    _value(fact),
-                    fact["unit"] or "",
-                    f"{fact['source']}, chars {fact['start']}–{fact['end']}",
-                )
+                cells = _fact_cells(fact)
                 lines.append("| " + " | ".join(md_escape(str(cell)) for cell in cells) + " |")
             lines.append("")
     return "\n".join(lines)
@@ -74,6 +68,11 @@ def markdown_report(results: Iterable[dict], title: str) -> str:
 
 def _md_quote(text: str) -> str:
     return "\n".join("> " + md_escape(line) for line in text.splitlines() or [""])
+
+
+def _fact_cells(fact: dict) -> tuple[str, ...]:
+    """A fact's row in a report's facts table: fact, label, value, unit, where."""
+    return (fact["text"], fact["label"], _value(fact), fact["unit"] or "", f"{fact['source']}, chars {fact['start']}–{fact['end']}")
 
 
 def _value(fact: dict) -> str:
@@ -118,13 +117,7 @@ def html_report(results: Iterable[dict], title: str) -> str:
         if result["facts"]:
             parts.append("<h3>Facts</h3><table><tr><th>fact</th><th>label</th><th>value</th><th>unit</th><th>where</th></tr>")
             for fact in result["facts"]:
-                cells = (
-                    fact["text"],
-                    fact["label"],
-                    _value(fact),
-                    fact["unit"] or "",
-                    f"{fact['source']}, chars {fact['start']}–{fact['end']}",
-                )
+                cells = _fact_cells(fact)
                 parts.append("<tr>" + "".join(f"<td>{escape(str(cell))}</td>" for cell in cells) + "</tr>")
             parts.append("</table>")
         parts.append("</section>")
