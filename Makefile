@@ -52,7 +52,7 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) index/CURRENT index/gen-* index/.lock
 
-# The span reader (issue 11): fine-tune the packaged MiniLM on ../shared/qa (about 20 minutes on 2 cores;
+# The span reader (issue 11): fine-tune the packaged MiniLM on ../shared/qa (about 45-55 minutes on 2 cores;
 # checkpoints and --resume, see training/README.md), then export it to ONNX fp32 and int8 and evaluate both.
 READER_RUN ?= $(HOME)/.cache/regionqa/reader-run
 reader: $(STAMP)

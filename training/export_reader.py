@@ -46,6 +46,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--eval-batch", type=int, default=64)
     p.add_argument("--max-int8-mb", type=float, default=30.0)
+    p.add_argument(
+        "--row-embeddings",
+        action="store_true",
+        help="a variant, not shipped: int8 embedding rows with their own scales, then only the MatMuls quantised",
+    )
     return p.parse_args(argv)
 
 
@@ -131,16 +136,61 @@ def max_abs_diff(a, b) -> float:
     return max(float(np.abs(x - y).max()) for pa, pb in zip(a, b) for x, y in zip(pa, pb))
 
 
-def quantize(fp32: Path, int8: Path) -> None:
+def quantize(fp32: Path, int8: Path, row_embeddings: bool = False) -> None:
+    """int8 weights by onnxruntime's dynamic quantisation (per-channel, 7-bit `reduce_range` weights, activations
+    quantised per call), of every MatMul and Gather; or with row_embeddings the embedding tables row by row
+    (embeddings_per_row) and then only the MatMuls. training/README.md has the validation F1 of both."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    source = fp32
+    if row_embeddings:
+        source = int8.with_name(int8.stem + "-rows.onnx")
+        model = onnx.load(str(fp32))
+        embeddings_per_row(model)
+        onnx.save(model, str(source))
     pre = int8.with_name(int8.stem + "-pre.onnx")
-    quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=False, auto_merge=True)
-    # reduce_range (7-bit weights): validation F1 0.591 against 0.583 without (fp32: 0.611); training/README.md lists the variants tried.
-    quantize_dynamic(str(pre), str(int8), per_channel=True, reduce_range=True, weight_type=QuantType.QInt8)
+    quant_pre_process(str(source), str(pre), skip_symbolic_shape=False, auto_merge=True)
+    ops = {"op_types_to_quantize": ["MatMul"]} if row_embeddings else {}
+    quantize_dynamic(str(pre), str(int8), per_channel=True, reduce_range=True, weight_type=QuantType.QInt8, **ops)
+    if row_embeddings:
+        source.unlink()
     pre.unlink()
     print(f"quantised {int8}", flush=True)
+
+
+def embeddings_per_row(model, min_rows: int = 1000) -> None:
+    """Store each large embedding table (a Gather over a float initializer) as int8 with one scale per row:
+    Gather the int8 rows and their scales, Cast, Mul. A row is one token's vector, so its own scale keeps every
+    token as exact as the table's largest value allows; the table shrinks 4x and nothing else is computed."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = model.graph
+    tables = {t.name: t for t in graph.initializer}
+    nodes = []
+    for node in graph.node:
+        table = tables.get(node.input[0]) if node.op_type == "Gather" else None
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+        if table is None or axis != 0 or table.data_type != TensorProto.FLOAT or len(table.dims) != 2 or table.dims[0] < min_rows:
+            nodes.append(node)
+            continue
+        values = numpy_helper.to_array(table)
+        scale = (np.maximum(np.abs(values).max(axis=1, keepdims=True), 1e-12) / 127.0).astype(np.float32)
+        rows = np.clip(np.round(values / scale), -127, 127).astype(np.int8)
+        ids, out = node.input[1], node.output[0]
+        graph.initializer.remove(table)
+        graph.initializer.extend(
+            [numpy_helper.from_array(rows, table.name + "_int8"), numpy_helper.from_array(scale, table.name + "_scale")]
+        )
+        nodes += [
+            helper.make_node("Gather", [table.name + "_int8", ids], [out + "_int8"], name=node.name + "_int8", axis=0),
+            helper.make_node("Cast", [out + "_int8"], [out + "_cast"], name=node.name + "_cast", to=TensorProto.FLOAT),
+            helper.make_node("Gather", [table.name + "_scale", ids], [out + "_scale"], name=node.name + "_scale", axis=0),
+            helper.make_node("Mul", [out + "_cast", out + "_scale"], [out], name=node.name + "_dequantise"),
+        ]
+    del graph.node[:]
+    graph.node.extend(nodes)
 
 
 # ---------------------------------------------------------------- evaluation through tokenizers + onnxruntime
@@ -234,7 +284,7 @@ def main(argv=None) -> int:
     ref = torch_logits(args.model_dir, batches)
     d32 = max_abs_diff(ref, ort_logits(session(fp32, args.threads), batches))
     print(f"max |onnxruntime fp32 - torch| over start/end logits: {d32:.3e}", flush=True)
-    quantize(fp32, int8)
+    quantize(fp32, int8, args.row_embeddings)
     d8 = max_abs_diff(ref, ort_logits(session(int8, args.threads), batches))
     print(f"max |onnxruntime int8 - torch| over start/end logits: {d8:.3e} (int8 is a different model; see its metrics)", flush=True)
     for f in ("tokenizer.json", "tokenizer_config.json", "config.json"):
