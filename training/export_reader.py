@@ -137,26 +137,26 @@ def max_abs_diff(a, b) -> float:
 
 
 def quantize(fp32: Path, int8: Path, row_embeddings: bool = False) -> None:
-    """int8 weights by onnxruntime's dynamic quantisation (per-channel, 7-bit `reduce_range` weights, activations
-    quantised per call), of every MatMul and Gather; or with row_embeddings the embedding tables row by row
-    (embeddings_per_row) and then only the MatMuls. training/README.md has the validation F1 of both."""
+    """int8 weights by onnxruntime's dynamic quantisation (per-channel, activations quantised per call) of every
+    MatMul and Gather; or with row_embeddings the embedding tables row by row (embeddings_per_row) and then only
+    the MatMuls. training/README.md has the validation F1 of both."""
+    import tempfile
+
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    source = fp32
-    if row_embeddings:
-        source = int8.with_name(int8.stem + "-rows.onnx")
-        model = onnx.load(str(fp32))
-        embeddings_per_row(model)
-        onnx.save(model, str(source))
-    pre = int8.with_name(int8.stem + "-pre.onnx")
-    quant_pre_process(str(source), str(pre), skip_symbolic_shape=False, auto_merge=True)
-    ops = {"op_types_to_quantize": ["MatMul"]} if row_embeddings else {}
-    quantize_dynamic(str(pre), str(int8), per_channel=True, reduce_range=True, weight_type=QuantType.QInt8, **ops)
-    if row_embeddings:
-        source.unlink()
-    pre.unlink()
+    with tempfile.TemporaryDirectory(dir=int8.parent) as scratch:  # the intermediate graphs go, even on a failure
+        source, pre = fp32, Path(scratch) / "pre.onnx"
+        if row_embeddings:
+            model = onnx.load(str(fp32))
+            embeddings_per_row(model)
+            source = Path(scratch) / "rows.onnx"
+            onnx.save(model, str(source))
+        quant_pre_process(str(source), str(pre), skip_symbolic_shape=False, auto_merge=True)
+        ops = ["MatMul"] if row_embeddings else None  # None: every op type onnxruntime quantises
+        # reduce_range (7-bit weights): validation F1 0.591 against 0.583 without (fp32: 0.611).
+        quantize_dynamic(str(pre), str(int8), per_channel=True, reduce_range=True, weight_type=QuantType.QInt8, op_types_to_quantize=ops)
     print(f"quantised {int8}", flush=True)
 
 
