@@ -30,7 +30,10 @@ REPO = Path(__file__).resolve().parent.parent
 ARTICLE = REPO / "corpus" / "azerbaijan-central-asia.txt"
 ARTICLE_NAME = ARTICLE.name
 SCHEMA_PATH = REPO / "schemas" / "ask.schema.json"
-SAMPLE_QA = REPO.parent / "shared" / "eval" / "sample_qa.jsonl"
+# The read-only shared material (sample questions, SciFact): beside the checkout, or where REGIONQA_SHARED_DIR
+# points, so that a clone anywhere runs every test.
+SHARED = Path(os.environ.get("REGIONQA_SHARED_DIR") or REPO.parent / "shared")
+SAMPLE_QA = SHARED / "eval" / "sample_qa.jsonl"
 
 
 @dataclass(frozen=True)

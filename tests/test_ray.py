@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ARTICLE, REPO, SAMPLE_QA, Dirs, assert_one_line_error
+from conftest import ARTICLE, SAMPLE_QA, SHARED, Dirs, assert_one_line_error
 
-SCIFACT = REPO.parent / "shared" / "bench" / "scifact" / "corpus.jsonl"
+SCIFACT = SHARED / "bench" / "scifact" / "corpus.jsonl"
 ABSTRACTS = 200
 LAUNCHER = Path(__file__).with_name("ray_launcher.py")
 
@@ -94,7 +94,7 @@ def assert_same_index(built: Path, expected: Path) -> None:
 @pytest.fixture(scope="module")
 def corpus_dirs(tmp_path_factory: pytest.TempPathFactory) -> Dirs:
     if not SCIFACT.is_file():
-        pytest.skip(f"{SCIFACT} is not available")
+        pytest.skip(f"{SCIFACT} is not available (set REGIONQA_SHARED_DIR to the shared folder)")
     root = tmp_path_factory.mktemp("ray")
     dirs = Dirs(corpus_dir=root / "corpus", index_dir=root / "local-index")
     write_corpus(dirs.corpus_dir, ABSTRACTS)

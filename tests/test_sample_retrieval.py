@@ -20,7 +20,7 @@ MIN_F1 = 0.65
 @pytest.fixture(scope="module")
 def measured(article_index: Dirs) -> dict:
     if not SAMPLE_QA.is_file():
-        pytest.skip(f"{SAMPLE_QA} is not available")
+        pytest.skip(f"{SAMPLE_QA} is not available (set REGIONQA_SHARED_DIR to the shared folder)")
     from regionqa import engine as engine_mod
     from regionqa.config import Settings
 
