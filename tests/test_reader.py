@@ -45,11 +45,18 @@ def test_a_long_passage_is_read_in_overlapping_windows_and_a_cut_span_has_no_sco
     assert reading.span_score("long.txt", 0, len(text)) is None  # no window holds the whole text
 
 
-def test_passages_of_several_sources_are_read_in_one_call(reader) -> None:
-    passages = [Passage("a.txt", 0, SMALL_TEXT), Passage("b.txt", 7, "Tea is grown in Lankaran.")]
+def test_passages_of_several_sources_are_read_and_each_window_scores_as_it_does_alone(reader) -> None:
+    short = Passage("b.txt", 7, "Tea is grown in Lankaran.")
+    passages = [Passage("a.txt", 0, SMALL_TEXT), short]
     reading = reader.read(SMALL_QUESTION, passages)
     assert {w.source for w in reading.windows} == {"a.txt", "b.txt"}
     assert reader.read(SMALL_QUESTION, []).windows == []
+    # The int8 reader scales its activations per call: read beside a longer passage (padded into one
+    # batch, as it once was), the short one's logits moved; read alone or with others, they are the same.
+    alone = reader.read(SMALL_QUESTION, [short]).windows[0]
+    beside = next(w for w in reading.windows if w.source == "b.txt")
+    assert alone.start_logits.tolist() == beside.start_logits.tolist()
+    assert alone.end_logits.tolist() == beside.end_logits.tolist()
 
 
 def _candidate(start: int, end: int, label: str) -> Candidate:
