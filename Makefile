@@ -43,6 +43,7 @@ lexicon: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_cold_ask.py
 	$(BIN)/python benchmarks/bench_serve.py
+	$(BIN)/python benchmarks/bench_reader_batching.py
 	$(BIN)/python benchmarks/bench_live_reload.py
 	$(BIN)/python benchmarks/bench_scale.py --sizes 100000
 	$(BIN)/python benchmarks/bench_build.py --limit 1000

@@ -152,8 +152,8 @@ class Reader:
         scale per call, taken over every row of the batch, padding included: a window's logits then
         moved by up to 2.2 with the windows read beside it, so an answer hung on what else was
         retrieved. A window alone depends only on the question and its own text, and the calls, with
-        no padding to compute, cost the same: a median 23.3 ms a question against 23.5 ms for the one
-        batch (126 readings of the dev, heldout, final and blind questions, the two taking turns).
+        no padding to compute, cost the same: a median 25.9 ms a question both ways over 126 readings
+        of the dev, heldout, final and blind questions (benchmarks/bench_reader_batching.py).
         """
         if not passages:
             return Reading()

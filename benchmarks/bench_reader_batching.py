@@ -1,0 +1,88 @@
+"""The span reader one window a call (as answer/reader.py reads) against all of a question's windows in one padded batch.
+
+    .venv/bin/python benchmarks/bench_reader_batching.py [--index-dir index] [--rounds 3]
+
+Asks the dev, heldout, final and blind questions on the index once to catch what the reader is given
+(the question and its passages), then times only the reader's onnxruntime calls over those windows,
+both ways taking turns question by question, and prints the medians per question, their ratio, and the
+largest difference one window's logits show between the two ways (the int8 reader scales its
+activations per call, so in a batch a window's scores depend on the windows beside it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+
+from regionqa.answer import reader as reader_mod  # noqa: E402
+from regionqa.config import Settings  # noqa: E402
+from regionqa.engine import open_engine  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS = ["dev_questions", "heldout_questions", "final_questions", "blind_questions"]
+OUTPUTS = ["start_logits", "end_logits"]
+
+
+def feed(pieces) -> dict[str, np.ndarray]:
+    width = max(len(p.ids) for p in pieces)
+    arrays = {n: np.zeros((len(pieces), width), dtype=np.int64) for n in ("input_ids", "attention_mask", "token_type_ids")}
+    for row, piece in enumerate(pieces):
+        arrays["input_ids"][row, : len(piece.ids)] = piece.ids
+        arrays["attention_mask"][row, : len(piece.ids)] = 1
+        arrays["token_type_ids"][row, : len(piece.ids)] = piece.type_ids
+    return arrays
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--index-dir", type=Path, default=ROOT / "index")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    engine = open_engine(Settings.from_environment(index_dir=args.index_dir))
+    caught = []
+    real_read = reader_mod.Reader.read
+    reader_mod.Reader.read = lambda self, question, passages: caught.append((question, passages)) or real_read(self, question, passages)
+    for name in QUESTIONS:
+        for line in (ROOT / "eval" / f"{name}.jsonl").read_text(encoding="utf-8").splitlines():
+            engine.ask(json.loads(line)["question"])
+    reader_mod.Reader.read = real_read
+    reader = engine.reader
+    readings = []
+    for question, passages in caught:
+        encodings = reader.tokenizer.encode_batch([(question, p.text) for p in passages])
+        readings.append([piece for e in encodings for piece in [e, *e.overflowing]])
+    one_call = lambda pieces: [reader.session.run(OUTPUTS, feed([p])) for p in pieces]  # noqa: E731
+    one_batch = lambda pieces: reader.session.run(OUTPUTS, feed(pieces))  # noqa: E731
+    times: dict[str, list[float]] = {"window a call": [], "one batch": []}
+    for round_ in range(args.rounds):
+        for i, pieces in enumerate(readings):
+            ways = [("window a call", one_call), ("one batch", one_batch)]
+            for label, way in ways if (i + round_) % 2 else ways[::-1]:
+                started = time.perf_counter()
+                way(pieces)
+                times[label].append(time.perf_counter() - started)
+    moved = 0.0
+    for pieces in readings:
+        batch, alone = one_batch(pieces), one_call(pieces)
+        for row, piece in enumerate(pieces):
+            moved = max(moved, float(np.abs(batch[0][row, : len(piece.ids)] - alone[row][0][0]).max()))
+    windows = [len(p) for p in readings]
+    print(
+        f"{len(readings)} readings ({statistics.mean(windows):.1f} windows each) x {args.rounds} rounds, load average {os.getloadavg()[0]:.2f}"
+    )
+    for label, values in times.items():
+        print(f"{label:<14} median {statistics.median(values) * 1e3:6.2f} ms a question, mean {statistics.mean(values) * 1e3:6.2f}")
+    ratio = statistics.median(times["window a call"]) / statistics.median(times["one batch"])
+    print(f"window a call / one batch: {ratio:.3f}; largest change of a window's start logit between the two ways: {moved:.2f}")
+
+
+if __name__ == "__main__":
+    main()
