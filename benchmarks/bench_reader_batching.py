@@ -2,10 +2,11 @@
 
     .venv/bin/python benchmarks/bench_reader_batching.py [--index-dir index] [--rounds 3]
 
-Asks the dev, heldout, final and blind questions on the index once to catch what the reader is given
+Asks the dev, heldout, final and blind questions on the index (any built index: a SQuAD evaluation index
+under the per-user data folder gives Wikipedia passages) once to catch what the reader is given
 (the question and its passages), then times only the reader's onnxruntime calls over those windows,
 both ways taking turns question by question, and prints the medians per question, their ratio, and the
-largest difference one window's logits show between the two ways (the int8 reader scales its
+largest difference one window's start logits show between the two ways (the int8 reader scales its
 activations per call, so in a batch a window's scores depend on the windows beside it).
 """
 
@@ -50,14 +51,16 @@ def main() -> None:
     caught = []
     real_read = reader_mod.Reader.read
     reader_mod.Reader.read = lambda self, question, passages: caught.append((question, passages)) or real_read(self, question, passages)
-    for name in QUESTIONS:
-        for line in (ROOT / "eval" / f"{name}.jsonl").read_text(encoding="utf-8").splitlines():
-            engine.ask(json.loads(line)["question"])
-    reader_mod.Reader.read = real_read
+    try:
+        for name in QUESTIONS:
+            for line in (ROOT / "eval" / f"{name}.jsonl").read_text(encoding="utf-8").splitlines():
+                engine.ask(json.loads(line)["question"])
+    finally:
+        reader_mod.Reader.read = real_read
     reader = engine.reader
     readings = []
     for question, passages in caught:
-        encodings = reader.tokenizer.encode_batch([(question, p.text) for p in passages])
+        encodings = reader.tokenizer.encode_batch([(reader._cut(question), p.text) for p in passages])  # as Reader.read windows them
         readings.append([piece for e in encodings for piece in [e, *e.overflowing]])
     one_call = lambda pieces: [reader.session.run(OUTPUTS, feed([p])) for p in pieces]  # noqa: E731
     one_batch = lambda pieces: reader.session.run(OUTPUTS, feed(pieces))  # noqa: E731

@@ -40,8 +40,15 @@ from regionqa.evaluate import f1_score, open_squad_engine, read_qa_file, read_sq
 from regionqa.search import retrieve  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-SQUAD = ROOT.parent / "shared" / "qa" / "squad2-dev-half-train.json"  # beside the checkout, as the Makefile reads it
-TUNING = ["../shared/eval/sample_qa.jsonl", "eval/dev_questions.jsonl", "eval/heldout_questions.jsonl", "eval/final_questions.jsonl"]
+# The read-only shared material: beside the checkout (as the Makefile reads it), or where REGIONQA_SHARED_DIR points (as in the tests).
+SHARED = Path(os.environ.get("REGIONQA_SHARED_DIR") or ROOT.parent / "shared")
+SQUAD = SHARED / "qa" / "squad2-dev-half-train.json"
+TUNING = [
+    str(SHARED / "eval" / "sample_qa.jsonl"),
+    "eval/dev_questions.jsonl",
+    "eval/heldout_questions.jsonl",
+    "eval/final_questions.jsonl",
+]
 OUT_OF_CORPUS = ["eval/out_of_corpus.jsonl", "eval/heldout_out_of_corpus.jsonl", "eval/final_out_of_corpus.jsonl"]
 OOC_TARGET = 0.85  # as eval/calibrate.py: abstain on this share of the out-of-corpus questions
 C = 1.0  # inverse L2 strength of both regressions

@@ -167,7 +167,8 @@ class Reader:
         self.seconds += time.perf_counter() - started
         return reading
 
-    def _read_window(self, passage: Passage, piece) -> _Window:
+    def _read_window(self, passage: Passage, piece: object) -> _Window:
+        """One window (a `tokenizers` Encoding of question and passage) read alone; offsets into the source."""
         ids = np.array([piece.ids], dtype=np.int64)
         feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.array([piece.type_ids], dtype=np.int64)}
         start_logits, end_logits = self.session.run(["start_logits", "end_logits"], feed)
