@@ -13,7 +13,6 @@ activations per call, so in a batch a window's scores depend on the windows besi
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -26,20 +25,10 @@ import numpy as np  # noqa: E402
 from regionqa.answer import reader as reader_mod  # noqa: E402
 from regionqa.config import Settings  # noqa: E402
 from regionqa.engine import open_engine  # noqa: E402
+from regionqa.evaluate import read_qa_file  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ["dev_questions", "heldout_questions", "final_questions", "blind_questions"]
-OUTPUTS = ["start_logits", "end_logits"]
-
-
-def feed(pieces) -> dict[str, np.ndarray]:
-    width = max(len(p.ids) for p in pieces)
-    arrays = {n: np.zeros((len(pieces), width), dtype=np.int64) for n in ("input_ids", "attention_mask", "token_type_ids")}
-    for row, piece in enumerate(pieces):
-        arrays["input_ids"][row, : len(piece.ids)] = piece.ids
-        arrays["attention_mask"][row, : len(piece.ids)] = 1
-        arrays["token_type_ids"][row, : len(piece.ids)] = piece.type_ids
-    return arrays
 
 
 def main() -> None:
@@ -53,17 +42,15 @@ def main() -> None:
     reader_mod.Reader.read = lambda self, question, passages: caught.append((question, passages)) or real_read(self, question, passages)
     try:
         for name in QUESTIONS:
-            for line in (ROOT / "eval" / f"{name}.jsonl").read_text(encoding="utf-8").splitlines():
-                engine.ask(json.loads(line)["question"])
+            for item in read_qa_file(ROOT / "eval" / f"{name}.jsonl"):
+                engine.ask(item.question)
     finally:
         reader_mod.Reader.read = real_read
     reader = engine.reader
-    readings = []
-    for question, passages in caught:
-        encodings = reader.tokenizer.encode_batch([(reader._cut(question), p.text) for p in passages])  # as Reader.read windows them
-        readings.append([piece for e in encodings for piece in [e, *e.overflowing]])
-    one_call = lambda pieces: [reader.session.run(OUTPUTS, feed([p])) for p in pieces]  # noqa: E731
-    one_batch = lambda pieces: reader.session.run(OUTPUTS, feed(pieces))  # noqa: E731
+    readings = [[piece for _, piece in reader.encode_windows(question, passages)] for question, passages in caught]
+    run = reader.session.run
+    one_call = lambda pieces: [run(reader_mod.OUTPUTS, reader_mod.window_feed([p])) for p in pieces]  # noqa: E731
+    one_batch = lambda pieces: run(reader_mod.OUTPUTS, reader_mod.window_feed(pieces))  # noqa: E731
     times: dict[str, list[float]] = {"window a call": [], "one batch": []}
     for round_ in range(args.rounds):
         for i, pieces in enumerate(readings):

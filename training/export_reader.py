@@ -136,10 +136,10 @@ def max_abs_diff(a, b) -> float:
     return max(float(np.abs(x - y).max()) for pa, pb in zip(a, b) for x, y in zip(pa, pb))
 
 
-def quantize(fp32: Path, int8: Path, row_embeddings: bool = False) -> None:
+def quantize(fp32: Path, int8: Path, row_embeddings: bool = False, exclude: tuple[str, ...] = ()) -> None:
     """int8 weights by onnxruntime's dynamic quantisation (per-channel, activations quantised per call) of every
     MatMul and Gather; or with row_embeddings the embedding tables row by row (embeddings_per_row) and then only
-    the MatMuls. training/README.md has the validation F1 of both."""
+    the MatMuls; `exclude` names nodes left fp32 (quantise_variants.py). training/README.md has the validation F1 of each."""
     import tempfile
 
     import onnx
@@ -156,7 +156,15 @@ def quantize(fp32: Path, int8: Path, row_embeddings: bool = False) -> None:
         quant_pre_process(str(source), str(pre), skip_symbolic_shape=False, auto_merge=True)
         ops = ["MatMul"] if row_embeddings else None  # None: every op type onnxruntime quantises
         # reduce_range (7-bit weights): validation F1 0.591 against 0.583 without (fp32: 0.611).
-        quantize_dynamic(str(pre), str(int8), per_channel=True, reduce_range=True, weight_type=QuantType.QInt8, op_types_to_quantize=ops)
+        quantize_dynamic(
+            str(pre),
+            str(int8),
+            per_channel=True,
+            reduce_range=True,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=ops,
+            nodes_to_exclude=list(exclude),
+        )
     print(f"quantised {int8}", flush=True)
 
 

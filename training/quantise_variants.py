@@ -39,18 +39,6 @@ READER_FILE = Path(__file__).resolve().parent.parent / "src" / "regionqa" / "rea
 DEFAULT_VARIANTS = ["dynamic", "dynamic-ffn2", "smooth-0.5", "smooth-0.7", "weights8-32-4", "weights8-128-4", "weights8-32-0"]
 
 
-def dynamic(source: Path, out: Path, exclude: list[str] = ()) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    with tempfile.TemporaryDirectory(dir=out.parent) as scratch:
-        pre = Path(scratch) / "pre.onnx"
-        quant_pre_process(str(source), str(pre), skip_symbolic_shape=False, auto_merge=True)
-        quantize_dynamic(
-            str(pre), str(out), per_channel=True, reduce_range=True, weight_type=QuantType.QInt8, nodes_to_exclude=list(exclude)
-        )
-
-
 def weight_groups(model) -> tuple[dict, dict]:
     """MatMuls with a 2-D weight initializer, grouped by the activation they multiply (Q, K and V share one)."""
     tables = {t.name: t for t in model.graph.initializer}
@@ -116,10 +104,7 @@ def weights_only(fp32: Path, out: Path, block: int, level: int) -> None:
     logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(logging.WARNING)
     model = onnx.load(str(fp32))
     er.embeddings_per_row(model)  # MatMulNBits' Gather takes 4 bits only
-    axes = (("MatMul", 0), ("Gather", 1))  # the quantizer's defaults, as measured (its Gather entry is unused: MatMul only)
-    config = nbits.DefaultWeightOnlyQuantConfig(
-        block_size=block, is_symmetric=True, accuracy_level=level, bits=8, op_types_to_quantize=("MatMul",), quant_axes=axes
-    )
+    # The quantizer makes its DefaultWeightOnlyQuantConfig from these; quant_axes are its defaults (MatMul along the input).
     quantizer = nbits.MatMulNBitsQuantizer(
         model,
         bits=8,
@@ -127,8 +112,7 @@ def weights_only(fp32: Path, out: Path, block: int, level: int) -> None:
         is_symmetric=True,
         accuracy_level=level,
         op_types_to_quantize=("MatMul",),
-        quant_axes=axes,
-        algo_config=config,
+        quant_axes=(("MatMul", 0), ("Gather", 1)),
     )
     quantizer.process()
     quantizer.model.save_model_to_file(str(out), use_external_data_format=False)
@@ -140,14 +124,14 @@ def make_variant(name: str, fp32: Path, out: Path, calibration_windows) -> None:
     if name == "shipped":
         shutil.copy2(READER_FILE, out)
     elif name == "dynamic":
-        dynamic(fp32, out)
+        er.quantize(fp32, out)
     elif name == "dynamic-ffn2":
-        dynamic(fp32, out, [f"/m/bert/encoder/layer.{i}/output/dense/MatMul" for i in range(6)])
+        er.quantize(fp32, out, exclude=tuple(f"/m/bert/encoder/layer.{i}/output/dense/MatMul" for i in range(6)))
     elif name.startswith("smooth-"):
         with tempfile.TemporaryDirectory(dir=out.parent) as scratch:
             source = Path(scratch) / "smoothed.onnx"
             onnx.save(smoothed(fp32, float(name.split("-")[1]), calibration_windows), str(source))
-            dynamic(source, out)
+            er.quantize(source, out)
     elif name.startswith("weights8-"):
         _, block, level = name.split("-")
         weights_only(fp32, out, int(block), int(level))

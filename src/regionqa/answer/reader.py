@@ -25,6 +25,20 @@ MAX_QUESTION_PIECES = 64  # the most of a question the reader reads (questions o
 NO_READING = -12.0  # the reader's margin for a span no window holds whole: below any span it reads
 
 
+OUTPUTS = ["start_logits", "end_logits"]
+
+
+def window_feed(pieces: list) -> dict[str, np.ndarray]:
+    """The reader's inputs for these windows, padded to the longest (one window: no padding at all)."""
+    width = max(len(piece.ids) for piece in pieces)
+    feed = {name: np.zeros((len(pieces), width), dtype=np.int64) for name in ("input_ids", "attention_mask", "token_type_ids")}
+    for row, piece in enumerate(pieces):
+        feed["input_ids"][row, : len(piece.ids)] = piece.ids
+        feed["attention_mask"][row, : len(piece.ids)] = 1
+        feed["token_type_ids"][row, : len(piece.ids)] = piece.type_ids
+    return feed
+
+
 def reader_margin(margin: float | None) -> float:
     """A candidate's reader score less the reader's best, as a feature: NO_READING when it was not read whole."""
     return NO_READING if margin is None else max(margin, NO_READING)
@@ -158,20 +172,18 @@ class Reader:
         if not passages:
             return Reading()
         started = time.perf_counter()
-        question = self._cut(question)
-        encodings = self.tokenizer.encode_batch([(question, passage.text) for passage in passages])
-        reading = Reading()
-        for passage, encoding in zip(passages, encodings):
-            for piece in [encoding, *encoding.overflowing]:
-                reading.windows.append(self._read_window(passage, piece))
+        reading = Reading(windows=[self._read_window(passage, piece) for passage, piece in self.encode_windows(question, passages)])
         self.seconds += time.perf_counter() - started
         return reading
 
+    def encode_windows(self, question: str, passages: list[Passage]) -> list[tuple[Passage, object]]:
+        """Each passage's windows ("[CLS] question [SEP] piece of passage [SEP]", `tokenizers` Encodings), in order."""
+        encodings = self.tokenizer.encode_batch([(self._cut(question), passage.text) for passage in passages])
+        return [(passage, piece) for passage, encoding in zip(passages, encodings) for piece in [encoding, *encoding.overflowing]]
+
     def _read_window(self, passage: Passage, piece: object) -> _Window:
-        """One window (a `tokenizers` Encoding of question and passage) read alone; offsets into the source."""
-        ids = np.array([piece.ids], dtype=np.int64)
-        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.array([piece.type_ids], dtype=np.int64)}
-        start_logits, end_logits = self.session.run(["start_logits", "end_logits"], feed)
+        """One window read alone; its pieces' offsets moved into the source's characters."""
+        start_logits, end_logits = self.session.run(OUTPUTS, window_feed([piece]))
         offsets = np.full((len(piece.ids), 2), -1, dtype=np.int64)
         for i, (sequence, (first, last)) in enumerate(zip(piece.sequence_ids, piece.offsets)):
             if sequence == 1:
