@@ -1,13 +1,14 @@
-"""The span reader one window a call (as answer/reader.py reads) against all of a question's windows in one padded batch.
+"""The span reader one window a call against all of a question's windows in one padded batch, and the calls side by side.
 
     .venv/bin/python benchmarks/bench_reader_batching.py [--index-dir index] [--rounds 3]
 
 Asks the dev, heldout, final and blind questions on the index (any built index: a SQuAD evaluation index
 under the per-user data folder gives Wikipedia passages) once to catch what the reader is given
 (the question and its passages), then times only the reader's onnxruntime calls over those windows,
-both ways taking turns question by question, and prints the medians per question, their ratio, and the
-largest difference one window's start logits show between the two ways (the int8 reader scales its
-activations per call, so in a batch a window's scores depend on the windows beside it).
+the ways taking turns question by question, and prints the medians per question, their ratios, and the
+largest difference one window's start logits show between a call and a batch (the int8 reader scales its
+activations per call, so in a batch a window's scores depend on the windows beside it). "side by side"
+is how answer/reader.py reads: a call a window, the calls spread over its thread pool, one per core.
 """
 
 from __future__ import annotations
@@ -51,11 +52,13 @@ def main() -> None:
     run = reader.session.run
     one_call = lambda pieces: [run(reader_mod.OUTPUTS, reader_mod.window_feed([p])) for p in pieces]  # noqa: E731
     one_batch = lambda pieces: run(reader_mod.OUTPUTS, reader_mod.window_feed(pieces))  # noqa: E731
-    times: dict[str, list[float]] = {"window a call": [], "one batch": []}
+    side_by_side = lambda pieces: list(reader._threads().map(lambda p: run(reader_mod.OUTPUTS, reader_mod.window_feed([p])), pieces))  # noqa: E731
+    times: dict[str, list[float]] = {"window a call": [], "one batch": [], "side by side": []}
     for round_ in range(args.rounds):
         for i, pieces in enumerate(readings):
-            ways = [("window a call", one_call), ("one batch", one_batch)]
-            for label, way in ways if (i + round_) % 2 else ways[::-1]:
+            ways = [("window a call", one_call), ("one batch", one_batch), ("side by side", side_by_side)]
+            shift = (i + round_) % len(ways)
+            for label, way in ways[shift:] + ways[:shift]:
                 started = time.perf_counter()
                 way(pieces)
                 times[label].append(time.perf_counter() - started)
@@ -72,6 +75,8 @@ def main() -> None:
         print(f"{label:<14} median {statistics.median(values) * 1e3:6.2f} ms a question, mean {statistics.mean(values) * 1e3:6.2f}")
     ratio = statistics.median(times["window a call"]) / statistics.median(times["one batch"])
     print(f"window a call / one batch: {ratio:.3f}; largest change of a window's start logit between the two ways: {moved:.2f}")
+    ratio = statistics.median(times["side by side"]) / statistics.median(times["window a call"])
+    print(f"side by side / window a call: {ratio:.3f} ({reader.workers} threads)")
 
 
 if __name__ == "__main__":

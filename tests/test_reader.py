@@ -59,6 +59,21 @@ def test_passages_of_several_sources_are_read_and_each_window_scores_as_it_does_
     assert alone.end_logits.tolist() == beside.end_logits.tolist()
 
 
+def test_windows_read_side_by_side_keep_their_order_and_logits(reader, monkeypatch) -> None:
+    text = " ".join(f"Sentence {i} says that the port of Zarvonsk moved {i} million tons." for i in range(40))
+    passages = [Passage("long.txt", 0, text), Passage("a.txt", 0, SMALL_TEXT)]
+    monkeypatch.setattr(reader, "workers", 2)  # as on two cores, whatever this machine has
+    together = reader.read(SMALL_QUESTION, passages)
+    assert len(together.windows) > 2 and reader._pool is not None  # more windows than one: read by the pool
+    monkeypatch.setattr(reader, "workers", 1)
+    one_by_one = reader.read(SMALL_QUESTION, passages)
+    assert [w.source for w in together.windows] == [w.source for w in one_by_one.windows]
+    for pooled, alone in zip(together.windows, one_by_one.windows):
+        assert pooled.offsets.tolist() == alone.offsets.tolist()
+        assert pooled.start_logits.tolist() == alone.start_logits.tolist()
+        assert pooled.end_logits.tolist() == alone.end_logits.tolist()
+
+
 def _candidate(start: int, end: int, label: str) -> Candidate:
     return Candidate("s.txt", start, end, "x" * (end - start), label, Span(0, 100, "", "SENT"))
 

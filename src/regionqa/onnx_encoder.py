@@ -191,7 +191,7 @@ class OnnxEncoder:
 def session_options(ort, threads: int | None = None, optimization: str = "BASIC"):
     """onnxruntime session options for a small shared machine (the query encoder's and the reader's)."""
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or _cpu_count()
+    options.intra_op_num_threads = threads or cpu_count()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     # Idle worker threads sleep instead of spinning: on a small shared machine a spinning
@@ -221,7 +221,7 @@ def _batches(order: list[int], lengths: dict[int, int], batch_size: int, slack: 
     return batches
 
 
-def _cpu_count() -> int:
+def cpu_count() -> int:
     """The cores this process may run on."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
