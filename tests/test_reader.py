@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,41 @@ def test_ask_times_the_reader_within_the_answer_step(article_env) -> None:
     with open_engine() as engine:
         result = engine.ask("How much cargo can the Alat port handle now?")
     assert result.answer is not None and 0 < result.timings["read"] <= result.timings["answer"]
+
+
+def test_first_questions_asked_at_once_load_the_reader_once_in_a_thread_of_its_own(article_env, monkeypatch) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from regionqa import engine as engine_mod, open_engine
+
+    loaded_in = []
+    real_load = engine_mod._load_reader
+    monkeypatch.setattr(engine_mod, "_load_reader", lambda settings: loaded_in.append(threading.current_thread().name) or real_load(settings))
+    question = "How much cargo can the Alat port handle now?"
+    with open_engine() as engine, ThreadPoolExecutor(3) as askers:
+        results = list(askers.map(engine.ask, [question] * 3))
+    assert len(loaded_in) == 1 and loaded_in[0].startswith("regionqa-load")  # not in an asker's thread
+    assert {r.answer.text for r in results} == {"25 million tons"} and len({r.answer.score for r in results}) == 1
+
+
+def test_a_model_that_failed_to_load_is_loaded_again_by_the_next_caller() -> None:
+    from regionqa.engine import _Model
+    from regionqa.errors import ModelError
+
+    calls = []
+
+    def load() -> str:
+        calls.append(threading.current_thread().name)
+        if len(calls) == 1:
+            raise ModelError("the reader file is damaged")
+        return "reader"
+
+    model = _Model(load)
+    model.start()
+    with pytest.raises(ModelError, match="damaged"):
+        model.get()  # the loading thread's error, raised where the model is wanted
+    assert model.get() == "reader" and model.get() == "reader" and len(calls) == 2
+    assert calls[0].startswith("regionqa-load") and calls[1] == threading.current_thread().name
 
 
 def test_the_reader_can_be_switched_off_and_a_bad_setting_is_refused(cli, article_env, monkeypatch) -> None:
