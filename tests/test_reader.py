@@ -101,11 +101,14 @@ def test_ask_times_the_reader_within_the_answer_step(article_env) -> None:
 def test_first_questions_asked_at_once_load_the_reader_once_in_a_thread_of_its_own(article_env, monkeypatch) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from regionqa import engine as engine_mod, open_engine
+    from regionqa import engine as engine_mod
+    from regionqa import open_engine
 
     loaded_in = []
     real_load = engine_mod._load_reader
-    monkeypatch.setattr(engine_mod, "_load_reader", lambda settings: loaded_in.append(threading.current_thread().name) or real_load(settings))
+    monkeypatch.setattr(
+        engine_mod, "_load_reader", lambda settings: loaded_in.append(threading.current_thread().name) or real_load(settings)
+    )
     question = "How much cargo can the Alat port handle now?"
     with open_engine() as engine, ThreadPoolExecutor(3) as askers:
         results = list(askers.map(engine.ask, [question] * 3))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -18,6 +17,8 @@ from .sources.names import file_part, is_utf8, matches_globs, printable
 from .sources.provenance import metadata_date
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from .answer.reader import Reader
     from .batches import Progress
     from .embedding import Encoder
