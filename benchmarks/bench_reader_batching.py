@@ -52,7 +52,7 @@ def main() -> None:
     run = reader.session.run
     one_call = lambda pieces: [run(reader_mod.OUTPUTS, reader_mod.window_feed([p])) for p in pieces]  # noqa: E731
     one_batch = lambda pieces: run(reader_mod.OUTPUTS, reader_mod.window_feed(pieces))  # noqa: E731
-    side_by_side = lambda pieces: list(reader._threads().map(lambda p: run(reader_mod.OUTPUTS, reader_mod.window_feed([p])), pieces))  # noqa: E731
+    side_by_side = lambda pieces: list(reader._pool.map(lambda p: run(reader_mod.OUTPUTS, reader_mod.window_feed([p])), pieces))  # noqa: E731
     times: dict[str, list[float]] = {"window a call": [], "one batch": [], "side by side": []}
     for round_ in range(args.rounds):
         for i, pieces in enumerate(readings):

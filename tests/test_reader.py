@@ -14,7 +14,7 @@ import pytest
 from conftest import SMALL_NAME, SMALL_QUESTION, SMALL_TEXT, assert_one_line_error
 from regionqa.answer.candidates import Candidate
 from regionqa.answer.combine import _snapped
-from regionqa.answer.reader import READER_FOLDER, Passage, ReaderSpan, load_reader
+from regionqa.answer.reader import MODEL_FILE, READER_FOLDER, TOKENIZER_FILE, Passage, Reader, ReaderSpan, load_reader
 from regionqa.config import READER_DIR_ENV, READER_ENV
 from regionqa.integrity import READER_FILES
 from regionqa.models import Span
@@ -60,19 +60,18 @@ def test_passages_of_several_sources_are_read_and_each_window_scores_as_it_does_
     assert alone.end_logits.tolist() == beside.end_logits.tolist()
 
 
-def test_windows_read_side_by_side_keep_their_order_and_logits(reader, monkeypatch) -> None:
+def test_windows_read_side_by_side_keep_their_order_and_logits() -> None:
     text = " ".join(f"Sentence {i} says that the port of Zarvonsk moved {i} million tons." for i in range(40))
     passages = [Passage("long.txt", 0, text), Passage("a.txt", 0, SMALL_TEXT)]
-    monkeypatch.setattr(reader, "workers", 2)  # as on two cores, whatever this machine has
-    together = reader.read(SMALL_QUESTION, passages)
-    assert len(together.windows) > 2 and reader._pool is not None  # more windows than one: read by the pool
-    monkeypatch.setattr(reader, "workers", 1)
-    one_by_one = reader.read(SMALL_QUESTION, passages)
-    assert [w.source for w in together.windows] == [w.source for w in one_by_one.windows]
-    for pooled, alone in zip(together.windows, one_by_one.windows):
-        assert pooled.offsets.tolist() == alone.offsets.tolist()
-        assert pooled.start_logits.tolist() == alone.start_logits.tolist()
-        assert pooled.end_logits.tolist() == alone.end_logits.tolist()
+    files = (READER_FOLDER / MODEL_FILE, READER_FOLDER / TOKENIZER_FILE)
+    side_by_side, one_by_one = Reader(*files, threads=2), Reader(*files, threads=1)  # as on two cores and on one
+    assert side_by_side._pool is not None and one_by_one._pool is None
+    together, alone = side_by_side.read(SMALL_QUESTION, passages), one_by_one.read(SMALL_QUESTION, passages)
+    assert len(together.windows) > 2 and [w.source for w in together.windows] == [w.source for w in alone.windows]
+    for pooled, single in zip(together.windows, alone.windows):
+        assert pooled.offsets.tolist() == single.offsets.tolist()
+        assert pooled.start_logits.tolist() == single.start_logits.tolist()
+        assert pooled.end_logits.tolist() == single.end_logits.tolist()
 
 
 def _candidate(start: int, end: int, label: str) -> Candidate:
@@ -116,6 +115,16 @@ def test_first_questions_asked_at_once_load_the_reader_once_in_a_thread_of_its_o
     assert {r.answer.text for r in results} == {"25 million tons"} and len({r.answer.score for r in results}) == 1
 
 
+def test_the_next_generations_engine_shares_the_models_loaded_or_still_loading(article_env) -> None:
+    from regionqa import open_engine
+    from regionqa.engine import Engine
+
+    with open_engine() as first:
+        first.start_loading_reader()  # in flight when the next generation's engine opens (as after a rebuild)
+        with Engine(first.settings, models_of=first) as second:
+            assert second.reader is first.reader and second.encoder is first.encoder
+
+
 def test_a_model_that_failed_to_load_is_loaded_again_by_the_next_caller() -> None:
     from regionqa.engine import _Model
     from regionqa.errors import ModelError
@@ -136,13 +145,32 @@ def test_a_model_that_failed_to_load_is_loaded_again_by_the_next_caller() -> Non
     assert calls[0].startswith("regionqa-load") and calls[1] == threading.current_thread().name
 
 
+def test_a_wait_for_a_loading_model_that_is_interrupted_keeps_the_load() -> None:
+    from regionqa.engine import _Model
+
+    class Loading:  # a load in flight whose first wait is interrupted (Ctrl-C in a session)
+        waits = 0
+
+        def result(self):
+            self.waits += 1
+            if self.waits == 1:
+                raise KeyboardInterrupt
+            return "reader"
+
+    model = _Model(lambda: pytest.fail("loaded a second time"), loading=Loading())
+    with pytest.raises(KeyboardInterrupt):
+        model.get()
+    assert model.get() == "reader" and model.loading is None
+
+
 def test_the_reader_can_be_switched_off_and_a_bad_setting_is_refused(cli, article_env, monkeypatch) -> None:
     from regionqa import Settings, open_engine
 
     monkeypatch.setenv(READER_ENV, "off")
     with open_engine(Settings.from_environment()) as engine:
         result = engine.ask("Who is the President of Azerbaijan?")
-        assert engine.reader is None and "read" not in result.timings  # the reader is never loaded
+        assert engine.reader is None and "read" not in result.timings
+        assert engine.loaded_reader is None and engine._reader.loading is None  # never loaded, nor started loading
     off = cli.json("ask", "Who is the President of Azerbaijan?")
     assert off["answer"]["text"] == result.answer.text  # the command answers as the typed answerer does
     monkeypatch.setenv(READER_ENV, "maybe")

@@ -70,10 +70,16 @@ class _Model:
                 loader.shutdown(wait=False)  # its thread ends with the load
 
     def get(self):
+        if self.value is not None:  # loaded: no lock on the path of every later question
+            return self.value
         with self.lock:  # a second first caller waits for the one load
             if self.value is None:
-                loading, self.loading = self.loading, None  # a failed load is tried again by the next caller
-                self.value = loading.result() if loading is not None else self.load()  # the load's error is raised here
+                try:
+                    self.value = self.loading.result() if self.loading is not None else self.load()  # the load's error is raised here
+                except Exception:
+                    self.loading = None  # a failed load is tried again by the next caller (an interrupted wait keeps it)
+                    raise
+                self.loading = None
             return self.value
 
 
@@ -86,25 +92,29 @@ class Engine:
         encoder: Encoder | None = None,
         notify: Callable[[str], None] | None = None,
         reader: Reader | None = None,
+        models_of: Engine | None = None,
     ):
         self.settings = settings
         self.notify = notify  # where notes go (the fallback to the slow query encoder); None: nowhere
-        # The models are the same for every generation: a LiveEngine passes them on (live.py).
-        self._encoder = _Model(lambda: open_encoder(settings, notify), encoder)
-        self._reader = _Model(lambda: _load_reader(settings), reader)
+        if models_of is not None:
+            # The models are the same for every generation of a folder: a LiveEngine's next engine shares them,
+            # loaded or still loading (live.py).
+            self._encoder, self._reader = models_of._encoder, models_of._reader
+        else:
+            self._encoder = _Model(lambda: open_encoder(settings, notify), encoder)
+            self._reader = _Model(lambda: _load_reader(settings), reader)
         # The build's modules (indexing, batches, every source reader) are not imported on the question path.
         self.store = store_mod.open_store(settings.index_dir, store_mod.manifest_for(settings.chunking))
 
-    def start_loading_models(self) -> None:
-        """Start loading the query encoder and the span reader (unless switched off), each in a thread of its own.
+    def start_loading_reader(self) -> None:
+        """Start loading the span reader in a thread of its own, unless it is loaded, loading or switched off.
 
-        `ask` starts them and waits for each where it first needs it: onnxruntime releases the GIL
-        while it builds a session (about 50 ms each here), so on a first question the reader loads
-        while the encoder loads and the passages are found (a cold `ask` 498 against 537 ms, median
-        of 25 taking turns). Starting them earlier, while the index opens, was slower (514 ms): the
-        loading threads' imports then contend with the index's for the import lock and the GIL.
+        `ask` starts it before it loads the query encoder in this thread, and waits for it after finding
+        the passages: onnxruntime releases the GIL while it builds a session (about 50 ms each here), so
+        on a first question the two sessions build on two cores at once. Starting the loads earlier,
+        while the index opens, was slower: the loading thread's imports then contend with the index's for
+        the import lock and the GIL.
         """
-        self._encoder.start()
         if self.settings.wants_reader():
             self._reader.start()
 
@@ -116,13 +126,8 @@ class Engine:
 
     @property
     def reader(self) -> Reader | None:
-        """The span reader, loaded when a question first needs it; None when the settings switch it off."""
+        """The span reader (loaded by the first question, see start_loading_reader); None when the settings switch it off."""
         return self._reader.get() if self.settings.wants_reader() else None
-
-    @property
-    def loaded_encoder(self) -> Encoder | None:
-        """The query encoder if it was loaded already, else None (nothing is loaded)."""
-        return self._encoder.value
 
     @property
     def loaded_reader(self) -> Reader | None:
@@ -146,7 +151,7 @@ class Engine:
         question = check_question(question)
         top_k = check_top_k(top_k)
         among = self.chunks_of(sources) if sources else None
-        self.start_loading_models()  # a first question: the reader loads while the encoder loads and the passages are found
+        self.start_loading_reader()  # a first question: the reader loads while the encoder loads and the passages are found
         encode = self.encoder
         timings: dict[str, float] = {}
         t0 = time.perf_counter()

@@ -176,4 +176,4 @@ def _open_sharing_models(settings: Settings, previous: Engine) -> Engine:
     a generation built with another embedding model), so a switch costs opening the store, not
     loading the models again.
     """
-    return Engine(settings, encoder=previous.loaded_encoder, notify=previous.notify, reader=previous.loaded_reader)
+    return Engine(settings, notify=previous.notify, models_of=previous)

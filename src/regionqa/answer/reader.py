@@ -143,6 +143,8 @@ class Reader:
     """The span reader: an onnxruntime session and its word-piece tokenizer."""
 
     def __init__(self, model: Path, tokenizer_file: Path, threads: int | None = None):
+        from concurrent.futures import ThreadPoolExecutor
+
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -156,8 +158,12 @@ class Reader:
         # start in 54 ms instead of 91 and read two windows in 15.4 ms instead of 19.1 (basic passes only).
         options = session_options(ort, threads, optimization="ALL")
         self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-        self.workers = threads or cpu_count()  # windows read at the same time (Reader.read says why)
-        self._pool = None  # a thread pool, made when a question first has more than one window
+        self.workers = threads or cpu_count()
+        # Windows read side by side, one per core: onnxruntime's own threads barely help a window of ~70 word
+        # pieces (its sleeping workers wake for every operator: 17.2 ms for three windows with one thread or
+        # two), while two windows read at once on this one session take 11.5 ms, with the same logits
+        # (onnxruntime releases the GIL in run). The pool starts its threads when first used.
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="regionqa-reader") if self.workers > 1 else None
         self._plain = None  # made when a long question first needs cutting (_cut)
         self.seconds = 0.0  # time spent reading, over all questions (the reader's share of `ask`'s timings)
 
@@ -167,32 +173,21 @@ class Reader:
         One padded batch was the first design, but the int8 reader quantises its activations with one
         scale per call, taken over every row of the batch, padding included: a window's logits then
         moved by up to 2.2 with the windows read beside it, so an answer hung on what else was
-        retrieved. A window alone depends only on the question and its own text, and the calls, with
-        no padding to compute, cost the same: a median 25.9 ms a question both ways over 126 readings
-        of the dev, heldout, final and blind questions (benchmarks/bench_reader_batching.py). The
-        windows of a question are read side by side, one per core (`_threads`).
+        retrieved. A window alone depends only on the question and its own text. The calls, one
+        after the other with no padding to compute, cost what the batch cost (a median 25.9 ms a
+        question both ways, stop 20); read side by side, one per core (the pool), they take 0.68x
+        as long (benchmarks/bench_reader_batching.py: 9.8 against 14.4 ms over 126 readings).
         """
         if not passages:
             return Reading()
         started = time.perf_counter()
-        pairs = self.encode_windows(question, passages)
-        if len(pairs) > 1 and self.workers > 1:
-            reading = Reading(windows=list(self._threads().map(lambda pair: self._read_window(*pair), pairs)))
+        passages_read, windows = zip(*self.encode_windows(question, passages))
+        if len(windows) > 1 and self._pool is not None:
+            reading = Reading(windows=list(self._pool.map(self._read_window, passages_read, windows)))
         else:
-            reading = Reading(windows=[self._read_window(passage, piece) for passage, piece in pairs])
+            reading = Reading(windows=list(map(self._read_window, passages_read, windows)))
         self.seconds += time.perf_counter() - started
         return reading
-
-    def _threads(self):
-        """The pool that reads windows side by side. onnxruntime's own threads barely help a window of
-        ~70 word pieces (their sleeping workers wake for every operator: 17.2 ms for three windows with
-        one thread or two), while two windows read at once, on one session, take 11.5 ms with the same
-        logits (onnxruntime releases the GIL in run)."""
-        if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="regionqa-reader")
-        return self._pool
 
     def encode_windows(self, question: str, passages: list[Passage]) -> list[tuple[Passage, object]]:
         """Each passage's windows ("[CLS] question [SEP] piece of passage [SEP]", `tokenizers` Encodings), in order."""
