@@ -60,6 +60,17 @@ def test_passages_of_several_sources_are_read_and_each_window_scores_as_it_does_
     assert alone.end_logits.tolist() == beside.end_logits.tolist()
 
 
+def test_the_time_spent_reading_is_counted_per_thread(reader) -> None:
+    passages = [Passage(SMALL_NAME, 0, SMALL_TEXT)]
+    before = reader.seconds
+    elsewhere = threading.Thread(target=reader.read, args=(SMALL_QUESTION, passages))  # another request of a server
+    elsewhere.start()
+    elsewhere.join()
+    assert reader.seconds == before  # not this thread's reading: ask's "read" timing stays its own
+    reader.read(SMALL_QUESTION, passages)
+    assert reader.seconds > before
+
+
 def test_windows_read_side_by_side_keep_their_order_and_logits() -> None:
     text = " ".join(f"Sentence {i} says that the port of Zarvonsk moved {i} million tons." for i in range(40))
     passages = [Passage("long.txt", 0, text), Passage("a.txt", 0, SMALL_TEXT)]

@@ -11,6 +11,7 @@ Loaded only when a question is answered; torch is never imported.
 
 from __future__ import annotations
 
+import threading
 import time
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
@@ -165,7 +166,9 @@ class Reader:
         # (onnxruntime releases the GIL in run). The pool starts its threads when first used.
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="regionqa-reader") if self.workers > 1 else None
         self._plain = None  # made when a long question first needs cutting (_cut)
-        self.seconds = 0.0  # time spent reading, over all questions (the reader's share of `ask`'s timings)
+        # Time spent reading, per calling thread (a server's requests share one reader): `ask` takes the
+        # difference around its own question as the reader's share of its timings.
+        self._spent = threading.local()
 
     def read(self, question: str, passages: list[Passage]) -> Reading:
         """Every window of every passage, each read in a call of its own.
@@ -186,8 +189,13 @@ class Reader:
             reading = Reading(windows=list(self._pool.map(self._read_window, passages_read, windows)))
         else:
             reading = Reading(windows=list(map(self._read_window, passages_read, windows)))
-        self.seconds += time.perf_counter() - started
+        self._spent.seconds = self.seconds + time.perf_counter() - started
         return reading
+
+    @property
+    def seconds(self) -> float:
+        """Seconds this thread has spent in `read`, over all its questions."""
+        return getattr(self._spent, "seconds", 0.0)
 
     def encode_windows(self, question: str, passages: list[Passage]) -> list[tuple[Passage, object]]:
         """Each passage's windows ("[CLS] question [SEP] piece of passage [SEP]", `tokenizers` Encodings), in order."""
