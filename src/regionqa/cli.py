@@ -1,9 +1,10 @@
 """The `regionqa` command: parses arguments, calls one library function, renders the result.
 
 Heavy libraries are imported inside the commands that need them, so `regionqa --help` is instant.
+The command modules (this one, cli_index, cli_user) do without `from __future__ import annotations`:
+Typer reads every command's annotations at every call, and evaluating them once at import instead of
+from strings each time saves about 7 ms of each command (typer.main.get_command 10.3 against 3.3 ms).
 """
-
-from __future__ import annotations
 
 import sys
 from pathlib import Path

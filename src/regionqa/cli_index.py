@@ -1,6 +1,6 @@
 """`regionqa index ...`: build, extend, shrink and inspect the index."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Typer reads these annotations at every call (cli.py says why).
 
 from pathlib import Path
 from typing import Annotated

@@ -1,6 +1,6 @@
 """`regionqa history` and `regionqa config ...`: what regionqa keeps for the user, apart from the index."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Typer reads these annotations at every call (cli.py says why).
 
 from typing import Annotated
 
