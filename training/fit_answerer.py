@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import pickle
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,12 +40,13 @@ from regionqa.engine import open_engine  # noqa: E402
 from regionqa.evaluate import f1_score, open_squad_engine, read_qa_file, read_squad  # noqa: E402
 from regionqa.search import retrieve  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import reader_common as rc  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
-# The read-only shared material: beside the checkout (as the Makefile reads it), or where REGIONQA_SHARED_DIR points (as in the tests).
-SHARED = Path(os.environ.get("REGIONQA_SHARED_DIR") or ROOT.parent / "shared")
-SQUAD = SHARED / "qa" / "squad2-dev-half-train.json"
+SQUAD = rc.DATA_PATH
 TUNING = [
-    str(SHARED / "eval" / "sample_qa.jsonl"),
+    str(rc.SHARED / "eval" / "sample_qa.jsonl"),
     "eval/dev_questions.jsonl",
     "eval/heldout_questions.jsonl",
     "eval/final_questions.jsonl",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import json
+import os
 import random
 import re
 import string
@@ -16,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-DATA_PATH = Path("/work/shared/qa/squad2-dev-half-train.json")
+# The read-only shared material: beside the checkout (as the Makefile reads it), or where REGIONQA_SHARED_DIR points (as in the tests).
+SHARED = Path(os.environ.get("REGIONQA_SHARED_DIR") or Path(__file__).resolve().parent.parent.parent / "shared")
+DATA_PATH = SHARED / "qa" / "squad2-dev-half-train.json"
 BASE_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 MAX_LENGTH = 192
 DOC_STRIDE = 64
