@@ -50,9 +50,10 @@ def main() -> None:
     reader = engine.reader
     readings = [[piece for _, piece in reader.encode_windows(question, passages)] for question, passages in caught]
     run = reader.session.run
-    one_call = lambda pieces: [run(reader_mod.OUTPUTS, reader_mod.window_feed([p])) for p in pieces]  # noqa: E731
+    one_window = lambda piece: run(reader_mod.OUTPUTS, reader_mod.window_feed([piece]))  # noqa: E731
+    one_call = lambda pieces: list(map(one_window, pieces))  # noqa: E731
     one_batch = lambda pieces: run(reader_mod.OUTPUTS, reader_mod.window_feed(pieces))  # noqa: E731
-    side_by_side = lambda pieces: list(reader._pool.map(lambda p: run(reader_mod.OUTPUTS, reader_mod.window_feed([p])), pieces))  # noqa: E731
+    side_by_side = lambda pieces: list(reader._pool.map(one_window, pieces))  # noqa: E731
     ways = [("window a call", one_call), ("one batch", one_batch)]
     if reader._pool is not None:  # on one core the reader has no pool and reads one window after the other
         ways.append(("side by side", side_by_side))

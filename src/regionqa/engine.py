@@ -91,7 +91,6 @@ class Engine:
         settings: Settings,
         encoder: Encoder | None = None,
         notify: Callable[[str], None] | None = None,
-        reader: Reader | None = None,
         models_of: Engine | None = None,
     ):
         self.settings = settings
@@ -102,7 +101,7 @@ class Engine:
             self._encoder, self._reader = models_of._encoder, models_of._reader
         else:
             self._encoder = _Model(lambda: open_encoder(settings, notify), encoder)
-            self._reader = _Model(lambda: _load_reader(settings), reader)
+            self._reader = _Model(lambda: _load_reader(settings))
         # The build's modules (indexing, batches, every source reader) are not imported on the question path.
         self.store = store_mod.open_store(settings.index_dir, store_mod.manifest_for(settings.chunking))
 

@@ -185,10 +185,8 @@ class Reader:
             return Reading()
         started = time.perf_counter()
         passages_read, windows = zip(*self.encode_windows(question, passages))
-        if len(windows) > 1 and self._pool is not None:
-            reading = Reading(windows=list(self._pool.map(self._read_window, passages_read, windows)))
-        else:
-            reading = Reading(windows=list(map(self._read_window, passages_read, windows)))
+        spread = self._pool.map if self._pool is not None and len(windows) > 1 else map
+        reading = Reading(windows=list(spread(self._read_window, passages_read, windows)))
         self._spent.seconds = self.seconds + time.perf_counter() - started
         return reading
 
