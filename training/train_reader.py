@@ -65,6 +65,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--evaluate-only", type=Path, default=None, help="checkpoint .pt or saved model folder")
     p.add_argument("--eval-batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--init-from-int8",
+        type=Path,
+        default=None,
+        help="start from the weights an int8 reader file computes with (e.g. the shipped one; use with --qat)",
+    )
+    p.add_argument(
+        "--qat",
+        action="store_true",
+        help="train (and evaluate) through the int8 rounding of the shipped file (fake_quant.py)",
+    )
     return p.parse_args(argv)
 
 
@@ -129,6 +140,20 @@ def load_model(path):
     from transformers import AutoModelForQuestionAnswering
 
     return AutoModelForQuestionAnswering.from_pretrained(str(path))
+
+
+def quantisation_aware(model, args) -> None:
+    if args.init_from_int8:
+        import fake_quant
+
+        missing, unexpected = model.load_state_dict(fake_quant.weights_of_int8_file(args.init_from_int8), strict=False)
+        if unexpected or [key for key in missing if not key.endswith("position_ids")]:
+            raise SystemExit(f"{args.init_from_int8} does not hold this model's weights: missing {missing}, unexpected {unexpected}")
+        print(f"weights from {args.init_from_int8} (dequantised)", flush=True)
+    if args.qat:
+        import fake_quant
+
+        print(f"quantisation-aware: {fake_quant.attach(model)} Linear layers and the embeddings round as int8", flush=True)
 
 
 def make_optimizer(model, args, total_steps: int):
@@ -327,10 +352,12 @@ def main(argv=None) -> int:
     sides = prepare_split(args)
     if args.evaluate_only:
         model, tokenizer = load_for_eval(args.evaluate_only, base)
+        quantisation_aware(model, args)
         evaluate(model, tokenizer, sides, args, "evaluate-only")
         return 0
     tokenizer = load_tokenizer(base)
     model = load_model(base)
+    quantisation_aware(model, args)
     spent = train(args, sides, tokenizer, model)
     if spent < 0:
         return 0
