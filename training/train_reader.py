@@ -7,6 +7,9 @@
     # real run, in the background (longer than a 10-minute foreground command), resumable:
     nohup .venv/bin/python training/train_reader.py --run-dir /work/reader-runs/NAME > /work/reader-runs/NAME/log.txt 2>&1 &
     nohup .venv/bin/python training/train_reader.py --run-dir /work/reader-runs/NAME --resume >> /work/reader-runs/NAME/log.txt 2>&1 &
+    # quantisation-aware (trains through the int8 file's rounding, fake_quant.py), from the base model or from an int8 file:
+    nohup .venv/bin/python training/train_reader.py --run-dir /work/reader-runs/NAME --qat > /work/reader-runs/NAME/log.txt 2>&1 &
+    .venv/bin/python training/train_reader.py --run-dir RUN --qat --init-from-int8 src/regionqa/reader_model/reader-int8.onnx --epochs 1 --lr 2e-5
     # evaluate a checkpoint (ckpt-*.pt) or a saved model folder on the validation articles:
     .venv/bin/python training/train_reader.py --run-dir /work/reader-runs/NAME --evaluate-only /work/reader-runs/NAME/model
 
