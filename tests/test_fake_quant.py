@@ -96,3 +96,30 @@ def test_gradients_pass_straight_through_the_rounding():
     fake_quant.attach(model)
     model(torch.randint(0, 300, (2, 10)), attention_mask=torch.ones(2, 10).long()).sum().backward()
     assert model.linear.weight.grad.abs().sum() > 0 and model.embed.weight.grad.abs().sum() > 0
+
+
+def test_the_shipped_reader_s_weights_come_back_and_compute_as_its_int8_file():
+    from reader_common import base_model_path
+    from tokenizers import Tokenizer
+    from transformers import AutoModelForQuestionAnswering
+
+    from regionqa.answer.reader import READER_FOLDER
+
+    int8 = READER_FOLDER / "reader-int8.onnx"
+    model = AutoModelForQuestionAnswering.from_pretrained(str(base_model_path()), attn_implementation="eager").eval()
+    missing, unexpected = model.load_state_dict(fake_quant.weights_of_int8_file(int8), strict=False)
+    assert not unexpected and all(key.endswith("position_ids") for key in missing)
+    fake_quant.attach(model)
+    tokenizer = Tokenizer.from_file(str(READER_FOLDER / "tokenizer.json"))
+    window = tokenizer.encode("How much cargo can the port handle?", "The port of Alat can now handle 25 million tons of cargo a year.")
+    feed = {
+        "input_ids": np.array([window.ids]),
+        "attention_mask": np.ones((1, len(window.ids)), np.int64),
+        "token_type_ids": np.array([window.type_ids]),
+    }
+    starts, ends = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"]).run(None, feed)
+    with torch.no_grad():
+        emulated = model(**{name: torch.from_numpy(value) for name, value in feed.items()})
+    # One rounding that flips between float orders moves a logit by a step; the best span is the file's.
+    assert np.abs(emulated.start_logits.numpy() - starts).max() < 0.5 and np.abs(emulated.end_logits.numpy() - ends).max() < 0.5
+    assert emulated.start_logits.argmax() == starts.argmax() and emulated.end_logits.argmax() == ends.argmax()
