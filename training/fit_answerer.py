@@ -76,7 +76,7 @@ def ask_all(engine, items, group: str) -> list[Asked]:
     for n, item in enumerate(items, 1):
         vector = engine.encoder([item.question])[0]
         hits = retrieve(engine.store, item.question, vector, 5, engine.settings.retrieval)
-        ranking, reading = read_and_join(engine.store, item.question, hits, engine.encoder, engine.reader)
+        ranking, reading = read_and_join(engine.store, item.question, hits, engine.encoder, lambda: engine.reader)
         if n % 100 == 0:
             print(f"  {group}: {n}/{len(items)} questions", flush=True)
         if not ranking.candidates or reading is None:

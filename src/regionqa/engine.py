@@ -108,8 +108,8 @@ class Engine:
     def start_loading_reader(self) -> None:
         """Start loading the span reader in a thread of its own, unless it is loaded, loading or switched off.
 
-        `ask` starts it before it loads the query encoder in this thread, and waits for it after finding
-        the passages: onnxruntime releases the GIL while it builds a session (about 50 ms each here), so
+        `ask` starts it before it loads the query encoder in this thread, and waits for it once the passages
+        are found and their sentences ranked (embedded): onnxruntime releases the GIL while it builds a session (about 50 ms each here), so
         on a first question the two sessions build on two cores at once. Starting the loads earlier,
         while the index opens, was slower: the loading thread's imports then contend with the index's for
         the import lock and the GIL.
@@ -150,7 +150,7 @@ class Engine:
         question = check_question(question)
         top_k = check_top_k(top_k)
         among = self.chunks_of(sources) if sources else None
-        self.start_loading_reader()  # a first question: the reader loads while the encoder loads and the passages are found
+        self.start_loading_reader()  # a first question: the reader loads while the encoder loads, the passages are found and ranked
         encode = self.encoder
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
@@ -158,12 +158,18 @@ class Engine:
         t1 = time.perf_counter()
         hits = retrieve(self.store, question, vector, max(top_k, 5), self.settings.retrieval, among)
         t2 = time.perf_counter()
-        reader = self.reader  # a first question waits here for what is left of its loading
-        read_before = reader.seconds if reader else 0.0
-        answer, facts, message = answer_question(self.store, question, hits, encode, reader)
+        asked: list[tuple[Reader, float]] = []  # the reader, and its reading time so far, once the answerer asks for it
+
+        def get_reader() -> Reader | None:
+            reader = self.reader  # a first question waits here for what is left of its loading
+            if reader:
+                asked.append((reader, reader.seconds))
+            return reader
+
+        answer, facts, message = answer_question(self.store, question, hits, encode, get_reader)
         t3 = time.perf_counter()
         timings.update(encode=t1 - t0, retrieve=t2 - t1, answer=t3 - t2)
-        if reader:
+        for reader, read_before in asked:
             timings["read"] = reader.seconds - read_before  # the reader's part of "answer"
         passages = self._cited(hits[:top_k])
         if answer is not None:

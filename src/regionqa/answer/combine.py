@@ -10,7 +10,7 @@ candidate ("$4.4 billion", not "4.4"); any other becomes a candidate of its own 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
@@ -46,21 +46,26 @@ def joined() -> Joined:
 
 
 def rank_answers(
-    store: Store, question: str, hits: Sequence[Hit], encode: Encoder, reader: Reader | None
+    store: Store, question: str, hits: Sequence[Hit], encode: Encoder, get_reader: Callable[[], Reader | None]
 ) -> tuple[Ranking, Reading | None]:
     """The typed ranking, or with a reader the joined one: typed candidates and reader spans under the learned scorer."""
-    ranking, reading = read_and_join(store, question, hits, encode, reader)
+    ranking, reading = read_and_join(store, question, hits, encode, get_reader)
     if reading is not None:
         apply_scorer(ranking, ranking_features(ranking), joined().scorer)
     return ranking, reading
 
 
 def read_and_join(
-    store: Store, question: str, hits: Sequence[Hit], encode: Encoder, reader: Reader | None
+    store: Store, question: str, hits: Sequence[Hit], encode: Encoder, get_reader: Callable[[], Reader | None]
 ) -> tuple[Ranking, Reading | None]:
-    """The typed ranking, and with a reader its reading of the best sentences joined in (scores still the typed ones)."""
+    """The typed ranking, and with a reader its reading of the best sentences joined in (scores still the typed ones).
+
+    `get_reader` gives the reader (None: there is none) and is called only once the sentences are ranked:
+    on a first question the reader is still loading in a thread of its own (engine.py), and it goes on
+    loading while the sentences are embedded instead of keeping them waiting."""
     ranking = rank_candidates(store, question, hits, encode)
-    if reader is None or not ranking.sentences:
+    reader = get_reader() if ranking.sentences else None
+    if reader is None:
         return ranking, None
     if ranking.candidates:  # what the typed answerer alone would say, before the reader's spans join
         ranking.typed_confidence = confidence(features(ranking))

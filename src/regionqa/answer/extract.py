@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..lexicon import NUMBER_LABELS
 from ..models import Answer, Fact, Hit
@@ -18,7 +18,7 @@ MIN_FACT_COVERAGE = 0.3
 
 
 def answer_question(
-    store: Store, question: str, hits: Sequence[Hit], encode: Encoder, reader: Reader | None = None
+    store: Store, question: str, hits: Sequence[Hit], encode: Encoder, get_reader: Callable[[], Reader | None] = lambda: None
 ) -> tuple[Answer | None, list[Fact], str]:
     """The best answer span (or None with a reason) and the facts that bear on the question.
 
@@ -26,7 +26,7 @@ def answer_question(
     joined confidence decides; without one, the typed scorer and its calibration do."""
     if not hits:
         return None, [], "nothing in the index matches the question"
-    ranking, reading = rank_answers(store, question, hits, encode, reader)
+    ranking, reading = rank_answers(store, question, hits, encode, get_reader)
     facts = relevant_facts(store, ranking.candidates)
     if not ranking.candidates:
         return None, facts, "the retrieved passages hold no candidate answer"
