@@ -151,14 +151,17 @@ class Reader:
 
         from ..onnx_encoder import cpu_count, session_options
 
-        tokenizer = Tokenizer.from_file(str(tokenizer_file))
-        tokenizer.enable_truncation(MAX_WORD_PIECES, stride=STRIDE, strategy="only_second")
-        tokenizer.no_padding()
-        self.tokenizer = tokenizer
         # All graph optimisations, as the reader was measured with (training/export_reader.py): on the int8 reader they
         # start in 54 ms instead of 91 and read two windows in 15.4 ms instead of 19.1 (basic passes only).
         options = session_options(ort, threads, optimization="ALL")
         self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        # The session first, then the tokenizer: onnxruntime builds a session without the GIL, while tokenizers
+        # holds it to parse its JSON (~25 ms). A first question loads the reader in a thread beside the query
+        # encoder, which parses its tokenizer first: in this order each parse runs beside the other's session.
+        tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        tokenizer.enable_truncation(MAX_WORD_PIECES, stride=STRIDE, strategy="only_second")
+        tokenizer.no_padding()
+        self.tokenizer = tokenizer
         self.workers = threads or cpu_count()
         # Windows read side by side, one per core: onnxruntime's own threads barely help a window of ~70 word
         # pieces (its sleeping workers wake for every operator: 17.2 ms for three windows with one thread or
