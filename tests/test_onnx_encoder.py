@@ -29,7 +29,8 @@ from regionqa.onnx_export import EXPORT_MIN_COSINE, KnownExports, known_exports,
 ARTICLE = Path(__file__).resolve().parent.parent / "corpus" / "azerbaijan-central-asia.txt"
 QUESTION = "How much cargo can the Alat port handle now?"
 # Not on the query path: the index-time models, and what only `serve`, web pages and PDF/DOCX need.
-FORBIDDEN = ("torch", "sentence_transformers", "transformers", "spacy", "thinc", "fastapi", "uvicorn", "trafilatura", "pypdf", "docx")
+# rich: `ask --json` on a built index renders nothing and draws no build progress (about 20 ms of imports).
+FORBIDDEN = ("torch", "sentence_transformers", "transformers", "spacy", "thinc", "fastapi", "uvicorn", "trafilatura", "pypdf", "docx", "rich")
 
 
 def command_encoder(index_dir: Path, notify=None):
@@ -277,7 +278,7 @@ def test_known_exports_keep_the_four_newest(tmp_path: Path) -> None:
 
 
 def test_ask_imports_no_torch(built) -> None:
-    """A whole `regionqa ask` in a fresh interpreter: answers through ONNX, never imports torch & co."""
+    """A whole `regionqa ask --json` in a fresh interpreter: answers through ONNX, never imports torch & co. (nor Rich)."""
     corpus, index = built
     code = (
         "import json, sys\n"

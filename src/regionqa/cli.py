@@ -207,9 +207,13 @@ def _history_keeper(ctx: typer.Context, engine, wanted: bool):
 def _open_engine(ctx: typer.Context):
     """The engine of this invocation's index, built first (with a progress bar) when there is none."""
     from . import engine as engine_mod
+    from . import store
 
+    settings = command_settings(ctx)
+    if store.current_generation(settings.index_dir) is not None:  # nothing to build: no progress display, no Rich import
+        return engine_mod.open_engine(settings, build_if_missing=True, notify=notifier(ctx))
     with build_progress_for(ctx) as progress:
-        return engine_mod.open_engine(command_settings(ctx), build_if_missing=True, notify=notifier(ctx), progress=progress)
+        return engine_mod.open_engine(settings, build_if_missing=True, notify=notifier(ctx), progress=progress)
 
 
 # Bytes that are not UTF-8 are kept as lone surrogates, which check_question turns into spaces:
