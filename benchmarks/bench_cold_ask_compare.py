@@ -1,7 +1,7 @@
-"""Cold `regionqa ask --json` of two source trees in one run: before and after a change.
+"""Cold `regionqa ask --json` (or, with --text, the rendered answer) of two source trees in one run: before and after a change.
 
     git worktree add /tmp/before HEAD~5
-    .venv/bin/python benchmarks/bench_cold_ask_compare.py --before /tmp/before/src --after src [--runs 9]
+    .venv/bin/python benchmarks/bench_cold_ask_compare.py --before /tmp/before/src --after src [--runs 9] [--text]
 
 Absolute times drift between machines of this kind, so a change is judged by the ratio of two
 medians taken in the same run, with the two trees' processes alternating. Each tree builds its
@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--before", type=Path, required=True, help="the src/ folder of the tree before the change")
     parser.add_argument("--after", type=Path, default=Path("src"), help="the src/ folder after it (default: this checkout)")
     parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--text", action="store_true", help="time `ask` rendering its answer as text (Rich), as bench_cold_ask.py does")
     options = parser.parse_args()
     trees = {"before": options.before, "after": options.after}
     indexes = {}
@@ -44,10 +45,11 @@ def main() -> None:
         indexes[name] = tempfile.mkdtemp(prefix=f"regionqa-cold-{name}-")
         subprocess.run(command(indexes[name], "index", "build"), env=environment(source), check=True, capture_output=True)
     seconds: dict[str, list[float]] = {name: [] for name in trees}
+    output = [] if options.text else ["--json"]
     for _ in range(options.runs):
         for name, source in trees.items():
             started = time.perf_counter()
-            subprocess.run(command(indexes[name], "ask", "--json", QUESTION), env=environment(source), check=True, capture_output=True)
+            subprocess.run(command(indexes[name], "ask", *output, QUESTION), env=environment(source), check=True, capture_output=True)
             seconds[name].append(time.perf_counter() - started)
     for name, values in seconds.items():
         print(f"{name:6}  median {statistics.median(values):.3f} s   min {min(values):.3f} s   ({options.runs} runs)")
