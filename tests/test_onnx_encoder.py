@@ -30,7 +30,19 @@ ARTICLE = Path(__file__).resolve().parent.parent / "corpus" / "azerbaijan-centra
 QUESTION = "How much cargo can the Alat port handle now?"
 # Not on the query path: the index-time models, and what only `serve`, web pages and PDF/DOCX need.
 # rich: `ask --json` on a built index renders nothing and draws no build progress (about 20 ms of imports).
-FORBIDDEN = ("torch", "sentence_transformers", "transformers", "spacy", "thinc", "fastapi", "uvicorn", "trafilatura", "pypdf", "docx", "rich")
+FORBIDDEN = (
+    "torch",
+    "sentence_transformers",
+    "transformers",
+    "spacy",
+    "thinc",
+    "fastapi",
+    "uvicorn",
+    "trafilatura",
+    "pypdf",
+    "docx",
+    "rich",
+)
 
 
 def command_encoder(index_dir: Path, notify=None):
