@@ -241,7 +241,7 @@ def rank_candidates(
     hits: Sequence[Hit],
     encode: Encoder,
     passages: int = 5,
-    sentences_embedded: int = 12,
+    sentences_embedded: int = 10,
     sentences_kept: int = 8,
     weights: ScoringWeights = SCORING_WEIGHTS,
 ) -> Ranking:
