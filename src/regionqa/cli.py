@@ -206,13 +206,15 @@ def _history_keeper(ctx: typer.Context, engine, wanted: bool):
 
 def _open_engine(ctx: typer.Context):
     """The engine of this invocation's index, built first (with a progress bar) when there is none."""
+    from contextlib import nullcontext
+
     from . import engine as engine_mod
     from . import store
 
     settings = command_settings(ctx)
-    if store.current_generation(settings.index_dir) is not None:  # nothing to build: no progress display, no Rich import
-        return engine_mod.open_engine(settings, build_if_missing=True, notify=notifier(ctx))
-    with build_progress_for(ctx) as progress:
+    # Nothing to build: no progress display, so no Rich console (an import of about 20 ms before every question).
+    has_index = store.current_generation(settings.index_dir) is not None
+    with nullcontext() if has_index else build_progress_for(ctx) as progress:
         return engine_mod.open_engine(settings, build_if_missing=True, notify=notifier(ctx), progress=progress)
 
 

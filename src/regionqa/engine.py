@@ -109,8 +109,8 @@ class Engine:
         """Start loading the span reader in a thread of its own, unless it is loaded, loading or switched off.
 
         `ask` starts it before it loads the query encoder in this thread, and waits for it once the passages
-        are found and their sentences ranked (embedded): onnxruntime releases the GIL while it builds a session (about 50 ms each here), so
-        on a first question the two sessions build on two cores at once. Starting the loads earlier,
+        are found and their sentences ranked (embedded): onnxruntime releases the GIL while it builds a
+        session (about 50 ms each here), so on a first question the two sessions build on two cores at once. Starting the loads earlier,
         while the index opens, was slower: the loading thread's imports then contend with the index's for
         the import lock and the GIL.
         """
@@ -158,18 +158,13 @@ class Engine:
         t1 = time.perf_counter()
         hits = retrieve(self.store, question, vector, max(top_k, 5), self.settings.retrieval, among)
         t2 = time.perf_counter()
-        asked: list[tuple[Reader, float]] = []  # the reader, and its reading time so far, once the answerer asks for it
-
-        def get_reader() -> Reader | None:
-            reader = self.reader  # a first question waits here for what is left of its loading
-            if reader:
-                asked.append((reader, reader.seconds))
-            return reader
-
-        answer, facts, message = answer_question(self.store, question, hits, encode, get_reader)
+        loaded = self.loaded_reader  # None on a first question: the answerer waits for it once the sentences are ranked
+        read_before = loaded.seconds if loaded else 0.0
+        answer, facts, message = answer_question(self.store, question, hits, encode, lambda: self.reader)
         t3 = time.perf_counter()
         timings.update(encode=t1 - t0, retrieve=t2 - t1, answer=t3 - t2)
-        for reader, read_before in asked:
+        reader = self.loaded_reader if self.settings.wants_reader() else None
+        if reader:
             timings["read"] = reader.seconds - read_before  # the reader's part of "answer"
         passages = self._cited(hits[:top_k])
         if answer is not None:
