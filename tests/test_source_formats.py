@@ -173,6 +173,14 @@ def test_an_html_email_reads_like_an_html_file(tmp_path: Path) -> None:
     assert mail.text.endswith("\n\nThe Misla bridge opened.")
 
 
+def test_binary_data_saved_as_eml_is_refused_not_indexed_as_garbage(tmp_path: Path) -> None:
+    import random
+
+    noise = bytes(random.Random(7).randrange(256) for _ in range(3000))  # the email parser reads any bytes as a message
+    with pytest.raises(SourceError, match="bad.eml: looks like a binary file, not an email message"):
+        read_file(write(tmp_path / "bad.eml", noise), "bad.eml")
+
+
 def test_an_mbox_gives_one_source_a_message_and_names_the_broken_one(tmp_path: Path) -> None:
     messages = [
         make_email("First", "a@example.org", "b@example.org", "Mon, 04 Mar 2024 10:00:00 +0000", "The Misla bridge opened to trucks."),

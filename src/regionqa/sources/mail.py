@@ -16,10 +16,14 @@ from ..errors import SourceError
 from .html import html_to_text
 from .names import error_summary
 from .provenance import clean_meta
+from .text import not_binary
 
 EML_SUFFIX = ".eml"
 MBOX_SUFFIX = ".mbox"
 HEADERS = ("Subject", "From", "To", "Date")
+# More undecodable characters than this share of a message's text: binary data, not a message in
+# an unknown encoding (in which only the accented letters, a few percent of a text, would be lost).
+GARBLED_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,14 @@ def _unique(name: str, taken: set[str]) -> str:
     return candidate
 
 
+def _not_garbage(text: str, name: str) -> str:
+    """A message's text, unless it is binary data: the email parser reads any bytes as a message, and
+    its lenient decoding turns them into control characters or U+FFFD, which would be indexed as words."""
+    if text.count("\ufffd") > GARBLED_SHARE * len(text):
+        raise SourceError(f"{name}: looks like a binary file, not an email message; export the message as .eml again")
+    return not_binary(text, name)
+
+
 def parse_message(raw: bytes, name: str) -> Message:
     """A message's text, metadata and attachments; SourceError when it has no text at all."""
     from email import policy
@@ -99,7 +111,7 @@ def parse_message(raw: bytes, name: str) -> Message:
     if not body.strip() and not attachments:
         raise SourceError(f"{name}: the message has no text and no attachment")
     header_lines = [f"{key}: {values[key]}" for key in HEADERS if values[key]]
-    text = "\n".join(header_lines) + ("\n\n" + body if body.strip() else "")
+    text = _not_garbage("\n".join(header_lines) + ("\n\n" + body if body.strip() else ""), name)
     meta = clean_meta(
         {
             "title": values["Subject"],

@@ -46,22 +46,22 @@ def decode(raw: bytes, label: str, declared: str | None = None) -> str:
             raise SourceError(f"{label}: invalid UTF-16 text ({error.reason}); re-save it as UTF-8") from None
     if b"\x00" not in raw:  # NUL bytes are valid UTF-8, but text holds them only as UTF-16 or UTF-32
         try:
-            return _not_binary(raw.decode("utf-8-sig"), label)
+            return not_binary(raw.decode("utf-8-sig"), label)
         except UnicodeDecodeError:
             pass
     if declared:
         try:
-            return _not_binary(raw.decode(declared), label)
+            return not_binary(raw.decode(declared), label)
         except (LookupError, UnicodeDecodeError):
             pass  # a wrong or unknown declaration: the bytes say what they are
-    return _not_binary(_detected(raw, label), label)
+    return not_binary(_detected(raw, label), label)
 
 
 def _binary(label: str) -> SourceError:
     return SourceError(f"{label}: looks like a binary file, not text; convert it to .txt first")
 
 
-def _not_binary(text: str, label: str) -> str:
+def not_binary(text: str, label: str) -> str:
     """The text, unless control characters show it is binary data: text holds them only by
     accident, so more than 1% of the start is not text (Latin-1 decodes any byte)."""
     start = text[:BINARY_SAMPLE_CHARS]
@@ -101,5 +101,5 @@ def _detected(raw: bytes, label: str) -> str:
         return western
     if best is not None and best.chaos <= MAX_CHAOS and best.coherence >= MIN_COHERENCE:
         return str(best)
-    _not_binary(western, label)
+    not_binary(western, label)
     raise SourceError(f"{label}: the text's encoding cannot be told with confidence (too short, or mixed); re-save it as UTF-8")
