@@ -76,3 +76,15 @@ def test_a_history_that_cannot_be_written_is_a_warning_not_a_failed_question(
     result = cli("ask", "--json", QUESTIONS[0])
     assert json.loads(result.stdout)["question"] == QUESTIONS[0]
     assert "warning: the question was not recorded" in result.stderr and "--no-history" in result.stderr
+
+
+def test_a_broken_history_file_is_one_line_and_clear_starts_it_afresh(cli: CLI, article_env: Dirs, history_file: Path) -> None:
+    history_file.parent.mkdir(parents=True)
+    history_file.write_bytes(b"not a database " * 200)
+    refused = cli("history", exit_code=1)
+    assert refused.stderr.startswith("error: cannot read the history") and refused.stderr.count("\n") == 1
+    assert "regionqa history --clear" in refused.stderr
+    cleared = cli("history", "--clear")
+    assert "removed the unreadable history file" in cleared.stderr and not history_file.exists()
+    cli.json("ask", QUESTIONS[0])
+    assert [row["question"] for row in cli.json("history")] == [QUESTIONS[0]]

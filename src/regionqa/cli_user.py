@@ -26,7 +26,10 @@ def history(
     settings = invocation(ctx).settings
     if clear:
         removed = history_mod.clear(settings.history_file)
-        typer.echo(f"removed {removed:,} entries from {settings.history_file}", err=True)
+        if removed is None:
+            typer.echo(f"removed the unreadable history file {settings.history_file}", err=True)
+        else:
+            typer.echo(f"removed {removed:,} entries from {settings.history_file}", err=True)
         return
     rows = history_mod.entries(settings.history_file, limit, search)
     if json_output:

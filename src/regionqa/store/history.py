@@ -92,29 +92,41 @@ def entries(path: Path, limit: int = 20, containing: str | None = None) -> list[
     """The latest `limit` entries, newest first; only questions containing `containing` (case ignored) when given."""
     if not path.is_file():
         return []
-    connection = _connect(path)
+    where, parameters = ("WHERE question LIKE ? ESCAPE '\\'", [f"%{_like_escape(containing)}%"]) if containing else ("", [])
     try:
-        where, parameters = ("WHERE question LIKE ? ESCAPE '\\'", [f"%{_like_escape(containing)}%"]) if containing else ("", [])
-        rows = connection.execute(
-            "SELECT id, asked_at, question, answer, source, location, score, message, generation, result "
-            f"FROM asks {where} ORDER BY id DESC LIMIT ?",
-            [*parameters, limit],
-        ).fetchall()
-    finally:
-        connection.close()
-    return [HistoryEntry(*row[:9], result=json.loads(row[9])) for row in rows]
+        connection = _connect(path)
+        try:
+            rows = connection.execute(
+                "SELECT id, asked_at, question, answer, source, location, score, message, generation, result "
+                f"FROM asks {where} ORDER BY id DESC LIMIT ?",
+                [*parameters, limit],
+            ).fetchall()
+        finally:
+            connection.close()
+        return [HistoryEntry(*row[:9], result=json.loads(row[9])) for row in rows]
+    except (sqlite3.Error, OSError, ValueError) as error:  # ValueError: a stored result that is not JSON
+        raise RegionQAError(f"cannot read the history {path} ({error}); start it afresh with: regionqa history --clear") from None
 
 
-def clear(path: Path) -> int:
-    """Delete every entry; how many there were."""
+def clear(path: Path) -> int | None:
+    """Delete every entry; how many there were, or None when the file was unreadable and was deleted whole."""
     if not path.is_file():
         return 0
-    connection = _connect(path)
     try:
-        with connection:
-            return connection.execute("DELETE FROM asks").rowcount
-    finally:
-        connection.close()
+        connection = _connect(path)
+        try:
+            with connection:
+                return connection.execute("DELETE FROM asks").rowcount
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError:  # not a database, or a broken one: clearing it is starting afresh
+        try:
+            path.unlink()
+        except OSError as error:
+            raise RegionQAError(f"cannot delete the unreadable history {path} ({error.strerror})") from None
+        return None
+    except (sqlite3.Error, OSError) as error:
+        raise RegionQAError(f"cannot clear the history {path} ({error})") from None
 
 
 def _like_escape(text: str) -> str:
