@@ -264,6 +264,24 @@ def test_serve_passes_its_options_to_uvicorn(article_env: Dirs, cli: CLI, monkey
     cli("serve", "--port", "0", exit_code=2)
 
 
+def test_serve_on_a_port_in_use_is_one_line_before_any_serving_claim(article_env: Dirs, cli: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    import uvicorn
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append(options))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        refused = cli("serve", "--port", str(port), exit_code=2)
+    assert refused.stderr == f"error: port {port} on 127.0.0.1 is in use (another server?); pass a free one with --port N\n"
+    assert calls == []
+    cli("serve", "--port", str(port))  # free again
+    assert calls[0]["port"] == port
+
+
 def test_importing_the_cli_does_not_import_fastapi() -> None:
     import subprocess
     import sys

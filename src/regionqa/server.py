@@ -243,6 +243,7 @@ async def _lifespan(app: FastAPI):
 
 def run(engine: engine_mod.Engine, host: str, port: int, guard: Guard, access_log: bool, notify: Callable[[str], None]) -> None:
     """Serve the app over `engine` on host:port with uvicorn until interrupted (what `regionqa serve` does)."""
+    check_port_free(host, port)
     application = create_app(engine.settings, LiveEngine(engine.settings, engine, notify=notify), guard)
     import uvicorn
 
@@ -252,6 +253,25 @@ def run(engine: engine_mod.Engine, host: str, port: int, guard: Guard, access_lo
         f"regionqa serving {engine.store.generation} on http://{where}:{port} (web page: {page}; OpenAPI: /openapi.json); Ctrl-C to stop"
     )
     uvicorn.run(application, host=host, port=port, log_level="warning", access_log=access_log)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """BadInputError when host:port cannot be listened on (another server holds it, a host that is not this
+    machine's): said before the "serving" line, not as uvicorn's log line and its exit code 3 (which means
+    a broken index here). Bound as uvicorn binds (SO_REUSEADDR) and let go at once."""
+    import errno
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise BadInputError(f"port {port} on {host} is in use (another server?); pass a free one with --port N") from None
+            reason = error.strerror or str(error)
+            raise BadInputError(f"cannot listen on {host}:{port} ({reason}); pass this machine's address with --host") from None
 
 
 # ---------------------------------------------------------------- errors
