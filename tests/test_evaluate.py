@@ -106,7 +106,20 @@ def test_evaluate_qa_scores_answers_and_evidence_ranks(tmp_path: Path) -> None:
     assert [row["evidence_rank"] for row in report.rows] == [2, None, None]
 
 
-@pytest.mark.parametrize(("content", "words"), [("", "no questions"), ('{"id": "x"}\n', "line 1"), ("not json\n", "line 1")])
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("", "no questions"),
+        ('{"id": "x"}\n', "line 1"),
+        ("not json\n", "line 1"),
+        # A string would be scored letter by letter: "I | l | h | a | m".
+        ('{"question": "Who?", "answers": "Ilham Aliyev"}\n', '"answers" must be a list of strings'),
+        ('{"question": "Who?", "answers": [1]}\n', '"answers" must be a list of strings'),
+        ('{"question": ""}\n', '"question" must be a non-empty string'),
+        ('{"question": "Who?", "evidence": 3}\n', '"evidence" must be a string'),
+        ("[1, 2]\n", "line 1: each line must be one JSON object"),
+    ],
+)
 def test_read_qa_file_errors(tmp_path: Path, content: str, words: str) -> None:
     path = tmp_path / "qa.jsonl"
     path.write_text(content, encoding="utf-8")

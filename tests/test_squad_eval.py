@@ -80,6 +80,11 @@ def test_eval_squad_scores_answers_abstention_and_where_the_paragraph_ranked(cli
         ('{"data": [{"title": "x"}]}', ["lacks a field", "paragraphs"]),
         ('{"items": []}', ["not a SQuAD JSON file", '"data"']),
         ('{"data": []}', ["no questions in the file"]),
+        # An answerable question with no answers key is not counted as unanswerable.
+        (
+            '{"data": [{"title": "x", "paragraphs": [{"context": "c", "qas": [{"id": "1", "question": "q"}]}]}]}',
+            ["lacks a field", "answers"],
+        ),
     ],
 )
 def test_a_bad_squad_file_gets_one_line(cli, tmp_path: Path, content: str, words: list[str]) -> None:

@@ -74,6 +74,21 @@ class QAItem:
     source: str | None = None  # the source that holds the answer, when known (SQuAD: its paragraph)
 
 
+def _qa_item(row: dict, number: int) -> QAItem:
+    """One line's question; ValueError saying which field has the wrong type (a string for `answers`
+    would otherwise be scored letter by letter)."""
+    if not isinstance(row, dict):
+        raise ValueError('each line must be one JSON object: {"id", "question", "answers", "evidence"}')
+    answers = row.get("answers") or []
+    if not isinstance(row["question"], str) or not row["question"].strip():
+        raise ValueError('"question" must be a non-empty string')
+    if not isinstance(answers, list) or not all(isinstance(answer, str) for answer in answers):
+        raise ValueError('"answers" must be a list of strings, e.g. ["Ilham Aliyev"] ([] for a question with no answer)')
+    if not isinstance(row.get("evidence"), str | None):
+        raise ValueError('"evidence" must be a string (the passage text that holds the answer) or left out')
+    return QAItem(str(row.get("id", number)), row["question"], answers, row.get("evidence"))
+
+
 def read_qa_file(path: Path) -> list[QAItem]:
     """Read `{"id","question","answers","evidence"}` lines; `answers: []` marks an unanswerable question."""
     items = []
@@ -86,9 +101,11 @@ def read_qa_file(path: Path) -> list[QAItem]:
             continue
         try:
             row = json.loads(line)
-            items.append(QAItem(str(row.get("id", number)), row["question"], list(row.get("answers") or []), row.get("evidence")))
+            items.append(_qa_item(row, number))
         except (json.JSONDecodeError, KeyError, TypeError) as error:
             raise BadInputError(f'{path} line {number}: expected {{"id","question","answers","evidence"}} ({error})') from None
+        except ValueError as error:
+            raise BadInputError(f"{path} line {number}: {error}") from None
     if not items:
         raise BadInputError(f"{path}: no questions in the file")
     return items

@@ -46,7 +46,7 @@ def read_squad(path: Path, titles: Collection[str] | None = None) -> SquadData:
                 text = paragraph["context"]
                 sources.append(Source(name=name, text=text, content_hash=content_hash(text), title=article["title"]))
                 for qa in paragraph["qas"]:
-                    answers = [] if qa.get("is_impossible") else [a["text"] for a in qa.get("answers", [])]
+                    answers = [] if qa.get("is_impossible") else [a["text"] for a in qa["answers"]]
                     items.append(QAItem(str(qa["id"]), qa["question"].strip(), answers, None, source=name))
     except (KeyError, TypeError) as error:
         raise BadInputError(
