@@ -58,8 +58,10 @@ def test_control_characters_are_cleaned_out_of_the_question(cli: CLI, article_en
         (["ask", "总" * 2001], ["2,001 characters", "at most 2,000"]),
         (["ask", "--top-k", str(10**30), "What?"], ["--top-k", "between 1 and 100"]),
         (["ask", "--top-k", "-100000", "What?"], ["--top-k", "got -100000"]),
+        (["ask"], ["give a QUESTION", "--batch FILE"]),
+        (["ask", "What?", "--batch", "-"], ["either a QUESTION or --batch FILE, not both"]),
     ],
-    ids=["control characters only", "zero-width only", "2,001 Chinese characters", "top-k 10^30", "top-k very negative"],
+    ids=["control characters only", "zero-width only", "2,001 Chinese characters", "top-k 10^30", "top-k very negative", "nothing", "both"],
 )
 def test_bad_questions_exit_2_with_one_line(cli: CLI, article_env: Dirs, args: list[str], words: list[str]) -> None:
     assert_one_line_error(cli(*args, exit_code=2), *words)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -94,6 +96,39 @@ def test_add_then_ask_then_remove(cli: CLI, index_copy: Dirs, port_file: Path) -
     after = cli.json("index", "status")
     assert after["sources"] == before["sources"]
     assert after["manifest"]["chunks"] == before["manifest"]["chunks"]
+
+
+def _disk_full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _database_full(*args, **kwargs):
+    raise sqlite3.OperationalError("database or disk is full")
+
+
+@pytest.mark.parametrize(
+    ("method", "failure", "reason"),
+    [("write_vectors", _disk_full, "No space left on device"), ("insert_source", _database_full, "database or disk is full")],
+)
+def test_a_build_that_cannot_write_is_one_line_and_the_index_keeps_answering(
+    cli: CLI, index_copy: Dirs, port_file: Path, monkeypatch: pytest.MonkeyPatch, method: str, failure, reason: str
+) -> None:
+    from regionqa.store.database import IndexWriter
+
+    pointer = (index_copy.index_dir / "CURRENT").read_text(encoding="utf-8")
+    generations = sorted(p.name for p in index_copy.index_dir.glob("gen-*"))
+    answered = cli.json("ask", PORT_QUESTION)
+    with monkeypatch.context() as patch:
+        patch.setattr(IndexWriter, method, failure)
+        refused = cli("index", "add", str(port_file), exit_code=1)
+    assert refused.stderr.startswith("error: cannot write the new index") and refused.stderr.count("\n") == 1, refused.stderr
+    assert reason in refused.stderr and "the previous index is unchanged" in refused.stderr
+    assert refused.stderr.rstrip().endswith("run: regionqa index build")
+    assert (index_copy.index_dir / "CURRENT").read_text(encoding="utf-8") == pointer
+    assert sorted(p.name for p in index_copy.index_dir.glob("gen-*")) == generations, "the unfinished generation is removed"
+    assert cli.json("ask", PORT_QUESTION) == answered
+    # The copied file stayed in the corpus: the build the message names indexes it.
+    assert cli.json("index", "build")["added"] == [PORT_NAME]
 
 
 def test_adding_the_same_file_twice_duplicates_nothing(cli: CLI, index_copy: Dirs, port_file: Path, tmp_path: Path) -> None:

@@ -137,6 +137,33 @@ def test_index_build_full_repairs_a_broken_index(cli: CLI, small_copy: Dirs, cas
     assert len(list(small_copy.index_dir.glob("gen-*"))) <= 2
 
 
+def test_ask_never_builds_over_an_index_whose_pointer_is_missing(cli: CLI, small_copy: Dirs, tmp_path: Path) -> None:
+    """CURRENT deleted (or a first build killed after its manifest): `ask` would build a fresh index
+    on first use and delete the built generation as stale; it refuses instead, naming the fix."""
+    generation = generation_of(small_copy)
+    (small_copy.index_dir / "CURRENT").unlink()
+    other_corpus = tmp_path / "other-corpus"
+    other_corpus.mkdir()
+    (other_corpus / "other.txt").write_text("Samarkand is a city in Uzbekistan.\n", encoding="utf-8")
+    for args in (["ask", SMALL_QUESTION], ["entities"]):
+        assert_refused(cli(*args, exit_code=3), ["no CURRENT file", generation.name])
+    elsewhere = cli("--corpus-dir", str(other_corpus), "ask", SMALL_QUESTION, exit_code=3)
+    assert elsewhere.stdout == "" and "no CURRENT file" in elsewhere.stderr and "index build --full" in elsewhere.stderr
+    assert generation.is_dir() and not (small_copy.index_dir / "CURRENT").exists()
+    doctor = json.loads(cli("doctor", "--json", exit_code=1).stdout)
+    assert any(check["name"] == "index" and check["status"] == "FAIL" and HINT in check["fix"] for check in doctor["checks"])
+    cli.json("index", "build", "--full")  # the explicit fix
+    assert any(p["source"] == SMALL_NAME for p in cli.json("ask", SMALL_QUESTION)["passages"])
+
+
+def test_the_named_fix_carries_the_folders_given_on_the_command_line(cli: CLI, small_copy: Dirs) -> None:
+    (small_copy.index_dir / "CURRENT").write_text("gen-20990101T000000-gone00\n", encoding="utf-8")
+    given = ["--index-dir", str(small_copy.index_dir), "--corpus-dir", str(small_copy.corpus_dir)]
+    refused = cli(*given, "ask", SMALL_QUESTION, exit_code=3)
+    assert f"run: regionqa {' '.join(given)} index build --full" in refused.stderr, refused.stderr
+    assert f"run: {HINT}" in cli("ask", SMALL_QUESTION, exit_code=3).stderr  # folders from the environment stay there
+
+
 def test_an_incremental_build_does_not_carry_a_corrupt_database_forward(cli: CLI, small_copy: Dirs) -> None:
     """A flipped byte in meta.sqlite (same size) is refused by `index build` too: copying it into a
     new generation would give it a fresh, valid-looking hash."""

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -347,5 +348,7 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal_and_quiet_hides_notes(cli
     assert "1 added" in result.stderr
     # -q: the note that the index is being built is not printed; the answer still is.
     (index_copy.index_dir / "CURRENT").unlink()
+    for generation in index_copy.index_dir.glob("gen-*"):  # no index left (a built one would be refused, not rebuilt)
+        shutil.rmtree(generation)
     quiet = cli("-q", "ask", "--json", QUESTION)
     assert quiet.stderr == "" and json.loads(quiet.stdout)["passages"]

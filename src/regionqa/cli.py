@@ -15,6 +15,7 @@ import typer
 from .cli_common import (
     AskFormat,
     AskFormatOption,
+    AskJsonOption,
     FormatOption,
     Invocation,
     JsonOption,
@@ -23,6 +24,7 @@ from .cli_common import (
     build_progress_for,
     chosen_ask_format,
     chosen_format,
+    command_prefix,
     command_settings,
     handle_errors,
     notifier,
@@ -116,13 +118,15 @@ def ask(
             metavar="DATE", help="Ask only sources dated on or before DATE (YYYY-MM-DD, YYYY-MM or YYYY); undated ones are left out."
         ),
     ] = None,
-    json_output: JsonOption = False,
+    json_output: AskJsonOption = False,
 ) -> None:
     """Answer a question: a short answer with its citation (with the source's title, author, date and URL), the passages behind it, and the facts that bear on it."""
     from . import engine as engine_mod
 
-    if (question is None) == (batch is None):
-        raise BadInputError("give either a QUESTION or --batch FILE (not both)")
+    if question is None and batch is None:
+        raise BadInputError('give a QUESTION (regionqa ask "Who chairs the summit?") or a file of them with --batch FILE')
+    if question is not None and batch is not None:
+        raise BadInputError("give either a QUESTION or --batch FILE, not both")
     chosen = chosen_ask_format(output_format, json_output)
     settings = command_settings(ctx)
     top_k = engine_mod.check_top_k(settings.top_k if top_k is None else top_k)
@@ -407,7 +411,7 @@ def doctor(ctx: typer.Context, json_output: JsonOption = False) -> None:
     from . import doctor as doctor_mod
     from . import render
 
-    checks = doctor_mod.run_checks(command_settings(ctx), command=_command_prefix(ctx))
+    checks = doctor_mod.run_checks(command_settings(ctx), command=command_prefix(ctx))
     passed = doctor_mod.ok(checks)
     if json_output:
         from .contract import DoctorOut
@@ -417,20 +421,6 @@ def doctor(ctx: typer.Context, json_output: JsonOption = False) -> None:
         render.print_checks(checks, render.stdout())
     if not passed:
         raise typer.Exit(1)
-
-
-def _command_prefix(ctx: typer.Context) -> str:
-    """`regionqa` plus the --index-dir/--corpus-dir given on this command line, so that a suggested
-    command acts on the same folders (folders from environment variables stay in the environment)."""
-    import shlex
-
-    root = ctx.find_root()
-    words = ["regionqa"]
-    for name in ("index_dir", "corpus_dir"):
-        source = root.get_parameter_source(name)  # an enum of Typer's own copy of click: compared by name
-        if source is not None and source.name == "COMMANDLINE":
-            words += [f"--{name.replace('_', '-')}", shlex.quote(str(root.params[name]))]
-    return " ".join(words)
 
 
 # Registered here, after the commands above, so that `regionqa --help` lists them in this order.

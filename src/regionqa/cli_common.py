@@ -14,7 +14,8 @@ import typer
 from .config import Settings
 from .errors import BadInputError, RegionQAError
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (one object; one per line for --batch) instead of tables.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (one object) instead of tables.")]
+AskJsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (one object; one per line for --batch) instead of text.")]
 
 
 class OutputFormat(str, Enum):  # noqa: UP042 (typer takes str Enums as choices)
@@ -108,6 +109,31 @@ def notifier(ctx: typer.Context) -> Callable[[str], None]:
     return invocation(ctx).notify
 
 
+def command_prefix(ctx: typer.Context) -> str:
+    """`regionqa` plus the --index-dir/--corpus-dir given on this command line, so that a suggested
+    command acts on the same folders (folders from environment variables stay in the environment)."""
+    import shlex
+
+    root = ctx.find_root()
+    words = ["regionqa"]
+    for name in ("index_dir", "corpus_dir"):
+        source = root.get_parameter_source(name)  # an enum of Typer's own copy of click: compared by name
+        if source is not None and source.name == "COMMANDLINE":
+            words += [f"--{name.replace('_', '-')}", shlex.quote(str(root.params[name]))]
+    return " ".join(words)
+
+
+def with_folders(message: str, ctx: typer.Context | None) -> str:
+    """A library message's suggested commands ("run: regionqa index build --full") with this command
+    line's --index-dir/--corpus-dir, so that following one literally mends the index that failed."""
+    import re
+
+    prefix = command_prefix(ctx) if ctx is not None else "regionqa"
+    if prefix == "regionqa":
+        return message
+    return re.sub(r"(?<![\w./-])regionqa (?=index |doctor\b|ask )", lambda _: prefix + " ", message)
+
+
 def handle_errors(command):
     """Turn library errors into a one-line message on stderr and the error's exit code."""
 
@@ -116,8 +142,11 @@ def handle_errors(command):
         try:
             return command(*args, **kwargs)
         except RegionQAError as error:
+            # Typer passes the context by its parameter's name (an instance of its own click copy's
+            # Context, not of typer.Context); every command names it `ctx`.
+            ctx = kwargs.get("ctx")
             # One line, whatever the message carries (a file name with a line break in it).
-            typer.echo(f"error: {' '.join(str(error).splitlines())}", err=True)
+            typer.echo(f"error: {' '.join(with_folders(str(error), ctx).splitlines())}", err=True)
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:
             typer.echo("interrupted; the previous index is unchanged", err=True)

@@ -181,6 +181,10 @@ def _index_checks(settings: Settings, command: str) -> list[Check]:
     except RegionQAError as error:
         return [Check("index", "FAIL", str(error), rebuild)]
     if generation is None:
+        try:
+            store_mod.check_not_orphaned(settings.index_dir)
+        except RegionQAError as error:
+            return [Check("index", "FAIL", str(error).split("; run:")[0], rebuild)]
         return [Check("index", "WARN", f"no index in {settings.index_dir} yet; `ask` builds it on first use", f"{command} index build")]
     checks = [Check("index", "OK", f"{settings.index_dir}/{generation.name}")]
     try:

@@ -256,6 +256,8 @@ def open_engine(
     if build_if_missing and store_mod.current_generation(settings.index_dir) is None:
         from .indexing import build
 
+        store_mod.check_not_orphaned(settings.index_dir)
+
         if notify:
             notify(f"no index in {settings.index_dir} yet: building it from {settings.corpus_dir} (once)…")
         build(settings, progress=progress, notify=notify)

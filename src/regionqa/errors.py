@@ -33,6 +33,10 @@ class IndexStateError(RegionQAError):
     exit_code = 3
 
 
+class IndexWriteError(RegionQAError):
+    """A build could not write its new generation (a full disk, a read-only folder); the previous index is unchanged."""
+
+
 class IndexBusyError(RegionQAError):
     """Another build is writing the index (it holds the lock); this one did not start."""
 

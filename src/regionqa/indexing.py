@@ -6,6 +6,7 @@ content hash); the batches themselves are `batches.index_sources`' job.
 
 from __future__ import annotations
 
+import errno
 import shutil
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from . import batches
 from . import store as store_mod
 from .batches import BuildModels, Progress
 from .config import Settings
-from .errors import BadInputError, IndexStateError
+from .errors import BadInputError, IndexStateError, IndexWriteError
 from .models import Source
 from .sources import CACHE_FOLDER, SUPPORTED_SUFFIXES, LoadReport, load_corpus, ocr_cache
 
@@ -103,6 +104,11 @@ def build(
     return report
 
 
+# A write that failed for want of room or rights: the build says so in one line. Any other OSError
+# (a model file that cannot be read, say) is not the index folder's fault and goes on up.
+WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+
+
 def build_sources(
     settings: Settings,
     sources: list[Source],
@@ -135,7 +141,16 @@ def build_sources(
             # An incremental build copies the previous database: a corrupt one must not be carried
             # into a new generation whose manifest would then vouch for it with fresh hashes.
             store_mod.check_files(previous, manifest)
-        _update(settings, sources, previous, full, expected, report, progress, models)
+        try:
+            _update(settings, sources, previous, full, expected, report, progress, models)
+        except (OSError, *store_mod.WRITE_ERRORS) as error:  # _update has removed the unfinished generation
+            if isinstance(error, OSError) and error.errno not in WRITE_ERRNOS:
+                raise
+            reason = getattr(error, "strerror", None) or str(error)
+            raise IndexWriteError(
+                f"cannot write the new index in {settings.index_dir} ({reason}); the previous index is unchanged: "
+                "free some disk space (or make the folder writable) and run: regionqa index build"
+            ) from None
         if models.export_query_encoder:
             # The ONNX query encoder (derived from the model, kept in index_dir/models): exported once,
             # so that `ask` never imports torch. A failed export is a warning, not a failed build.

@@ -7,7 +7,7 @@ one `Store` (reader.py). Only this package runs SQL."""
 # found; the order is what benchmarks/bench_cold_ask.py measured.
 import numpy  # noqa: F401, I001
 
-from .database import SCHEMA_VERSION, IndexWriter, manifest_for, VectorsWritten, indexed_hashes, migrate, read_stored_vectors
+from .database import SCHEMA_VERSION, WRITE_ERRORS, IndexWriter, manifest_for, VectorsWritten, indexed_hashes, migrate, read_stored_vectors
 from .documents import DocumentBM25
 from .generations import (
     CURRENT_FILE,
@@ -20,6 +20,7 @@ from .generations import (
     check_compatible,
     check_files,
     check_index_dir,
+    check_not_orphaned,
     current_generation,
     lock_index,
     new_generation,

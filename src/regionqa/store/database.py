@@ -19,6 +19,10 @@ from .vectors import build_vector_index, vector_index_type
 
 SCHEMA_VERSION = 4
 
+# What SQLite raises when it cannot write (a full disk, an I/O error, a read-only file): a build
+# reports these in one line (indexing.build_sources), with the OSErrors of the other files.
+WRITE_ERRORS = (sqlite3.OperationalError,)
+
 
 def manifest_for(chunking) -> Manifest:
     """The manifest identity this code builds and accepts: the schema, the models, the chunk settings (a ChunkSettings)."""
@@ -215,7 +219,9 @@ class IndexWriter:
 
         ids, vectors = read_stored_vectors(self.db, dimension)
         kind = vector_index_type(len(ids), flat_max)
-        faiss.write_index(build_vector_index(vectors, ids, kind), str(path))
+        # Written from Python, not by faiss.write_index: a failed write (a full disk) is then an
+        # OSError with its reason, which the build reports in one line, not faiss's C++ assertion text.
+        path.write_bytes(faiss.serialize_index(build_vector_index(vectors, ids, kind)))
         return VectorsWritten(len(ids), kind)
 
 

@@ -37,7 +37,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..errors import BadInputError, IndexBusyError, IndexStateError
@@ -104,6 +104,20 @@ def current_generation(index_dir: Path) -> Path | None:
     if not GENERATION_NAME.fullmatch(name) or not folder.is_dir():
         raise IndexStateError(f"the index in {index_dir} points to a missing generation {name[:80]!r}; {REBUILD_HINT}")
     return folder
+
+
+def check_not_orphaned(index_dir: Path) -> None:
+    """IndexStateError when CURRENT is missing but a built generation (one with a manifest) is there.
+
+    CURRENT deleted by hand, or a first build killed between its manifest and its publishing: either
+    way the folder holds an index that only an explicit build may replace, never `ask` building one
+    of its own on first use (which would delete it as a stale generation)."""
+    built = sorted(child.name for child in index_dir.glob("gen-*") if (child / MANIFEST_FILE).is_file())
+    if built:
+        raise IndexStateError(
+            f"the index in {index_dir} has no {CURRENT_FILE} file but holds a built generation ({built[-1]}), "
+            f"so it is not rebuilt on its own; {REBUILD_HINT} (rebuilds it from the corpus)"
+        )
 
 
 def check_index_dir(index_dir: Path) -> None:
@@ -191,12 +205,19 @@ def read_manifest(generation: Path) -> Manifest:
     path = generation / MANIFEST_FILE
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        manifest = Manifest(**data)
     except FileNotFoundError:
         raise IndexStateError(f"the index manifest {path} is missing; {REBUILD_HINT}") from None
-    except (OSError, ValueError, TypeError) as error:  # ValueError: bad JSON or UTF-8; TypeError: not an object, unknown keys
+    except (OSError, ValueError) as error:  # ValueError: bad JSON or UTF-8
         detail = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
         raise IndexStateError(f"the index manifest {path} is unreadable ({detail}); {REBUILD_HINT}") from None
+    if not isinstance(data, dict):
+        raise IndexStateError(f"the index manifest {path} is unreadable (not a JSON object); {REBUILD_HINT}")
+    unknown = sorted(set(data) - {f.name for f in fields(Manifest)})
+    missing = [f.name for f in fields(Manifest) if f.default is MISSING and f.default_factory is MISSING and f.name not in data]
+    if unknown or missing:
+        problem = f"fields this regionqa does not know: {', '.join(unknown)}" if unknown else f"no {', '.join(missing)}"
+        raise IndexStateError(f"the index manifest {path} is unreadable ({problem[:200]}); {REBUILD_HINT}")
+    manifest = Manifest(**data)
     counts_ok = all(type(getattr(manifest, key)) is int for key in ("schema_version", "dimension", "sources", "chunks"))
     files_ok = isinstance(manifest.files, dict) and all(
         isinstance(entry, dict) and type(entry.get("size")) is int and isinstance(entry.get("sha256"), str)
