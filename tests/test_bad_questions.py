@@ -97,3 +97,12 @@ def test_a_batch_file_with_bytes_that_are_not_utf8_answers_every_line(cli: CLI, 
 def test_a_filter_that_is_not_utf8_is_a_one_line_error(cli: CLI, article_env: Dirs, command: str, option: str) -> None:
     result = cli(command, option, "caf\udce9", exit_code=2)  # how Python hands over the byte 0xE9 of argv
     assert result.stderr.lower().startswith(f"error: {option} 'caf\ufffd' is not valid utf-8") and result.stderr.count("\n") == 1
+
+
+def test_a_batch_of_no_questions_or_of_binary_data_is_one_line(cli: CLI, article_env: Dirs, tmp_path: Path) -> None:
+    empty, image = tmp_path / "empty.txt", tmp_path / "photo.jpg"
+    empty.write_text("\n   \n", encoding="utf-8")
+    image.write_bytes(bytes(range(256)) * 20)  # each of its "lines" would be asked
+    assert_one_line_error(cli("ask", "--batch", str(empty), exit_code=2), "empty.txt", "no question in the file")
+    assert_one_line_error(cli("ask", "--batch", str(image), exit_code=2), "photo.jpg", "binary")
+    assert_one_line_error(cli("ask", "--batch", "-", input="\n\n", exit_code=2), "no question in the batch")

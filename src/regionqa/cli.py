@@ -133,10 +133,11 @@ def ask(
     if question is not None:
         engine_mod.check_question(question)
     sources = engine_mod.SourceFilter(tuple(source or ()), since, until)
+    lines = None if batch is None else _stdin_lines() if batch == "-" else _read_batch(batch)  # a bad file fails before the models load
     engine = _open_engine(ctx)
     keep = _history_keeper(ctx, engine, settings.history and not no_history)
-    if batch is not None:
-        _ask_batch(engine, _stdin_lines() if batch == "-" else _open_batch(batch), top_k, sources, chosen, keep)
+    if lines is not None:
+        _ask_batch(engine, lines, top_k, sources, chosen, keep)
         return
     result = engine.ask(question, top_k, sources)
     keep(result)
@@ -169,9 +170,11 @@ def _ask_batch(engine, lines, top_k: int, sources, chosen: AskFormat, keep) -> N
     from .sources import printable
 
     gathered = []
+    asked = 0
     for line in lines:
         if not line.strip():
             continue
+        asked += 1
         try:
             result = engine.ask(line, top_k, sources)
             keep(result)
@@ -184,6 +187,8 @@ def _ask_batch(engine, lines, top_k: int, sources, chosen: AskFormat, keep) -> N
             gathered.append(data)
     if gathered:
         _print_report(chosen, gathered)
+    if not asked:
+        raise BadInputError("no question in the batch: give one question a line")
 
 
 def _history_keeper(ctx: typer.Context, engine, wanted: bool):
@@ -230,11 +235,19 @@ def _stdin_lines():
     return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape") if hasattr(sys.stdin, "buffer") else sys.stdin
 
 
-def _open_batch(path: str):
+def _read_batch(path: str) -> list[str]:
+    """The lines of a questions file; BadInputError when it cannot be read, is binary or holds no question."""
+    from .sources.text import not_binary
+
     try:
-        return open(path, encoding="utf-8", errors="surrogateescape")
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+            text = handle.read()
     except OSError as error:
         raise BadInputError(f"{path}: cannot read the questions file ({error.strerror})") from None
+    not_binary(text, path)  # each line of an image or an archive would be "answered"
+    if not text.strip():
+        raise BadInputError(f"{path}: no question in the file; write one question a line")
+    return text.splitlines()
 
 
 @app.command()
