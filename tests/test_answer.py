@@ -106,3 +106,38 @@ def test_scoring_weights_are_one_frozen_instance() -> None:
         SCORING_WEIGHTS.fit_primary = 2.0  # type: ignore[misc]
     changed = SCORING_WEIGHTS.excluded + 0.5
     assert ScoringWeights(excluded=changed).excluded == changed and SCORING_WEIGHTS == ScoringWeights()
+
+
+def test_a_fact_stated_after_a_pronoun_is_answered_with_the_name_from_the_sentence_before(cli, small_copy, tmp_path: Path) -> None:
+    """ "Its population ..." names Samarkand only through the sentence before: the confidence counts the
+    question's names there too (it abstained on this, at 0.19, when it read the answer's sentence alone)."""
+    path = tmp_path / "samarkand.txt"
+    path.write_text("Samarkand is a city in Uzbekistan. Its population reached 550,000 people in 2020.\n", encoding="utf-8")
+    cli.json("index", "add", str(path))
+    data = cli.json("ask", "What is the population of Samarkand?")
+    assert data["answer"] is not None, data["message"]
+    assert (data["answer"]["text"], data["answer"]["source"]) == ("550,000", "samarkand.txt")
+
+
+def test_the_sentence_before_is_read_only_when_the_answer_sentence_opens_with_a_pronoun() -> None:
+    from regionqa.answer.candidates import Candidate, ScoreParts
+    from regionqa.answer.confidence import _names_found
+    from regionqa.answer.scoring import _antecedent
+    from regionqa.models import Span
+
+    text = "Samarkand is a city in Uzbekistan. Its population reached 550,000. Bukhara has 280,000 people."
+    spans = [Span(0, 34, text[0:34], ""), Span(35, 66, text[35:66], ""), Span(67, len(text), text[67:], "")]
+
+    class Sentences:  # the one Store call _antecedent makes
+        def sentences(self, source: str, start: int, end: int) -> list[Span]:
+            return [s for s in spans if s.start < end and s.end > start]
+
+    assert _antecedent(Sentences(), "s.txt", spans[1]) == spans[0].text  # "Its ..." refers back
+    assert _antecedent(Sentences(), "s.txt", spans[2]) == ""  # "Bukhara ..." names its own subject
+    assert _antecedent(Sentences(), "s.txt", spans[0]) == ""
+
+    def candidate(sentence: Span, antecedent: str) -> Candidate:
+        return Candidate("s.txt", 0, 7, "550,000", "CARDINAL", sentence, parts=ScoreParts(antecedent=antecedent))
+
+    assert _names_found(["Samarkand"], candidate(spans[1], spans[0].text)) == 1.0
+    assert _names_found(["Samarkand"], candidate(spans[1], "")) == 0.0

@@ -22,6 +22,7 @@ class ScoreParts:
     cosine: float = 0.0  # embedding similarity of its sentence (with context) to the question
     coverage: float = 0.0  # share of the question's weight its sentence (with context) covers
     context: str = ""  # the line that introduces its sentence when that is a list item
+    antecedent: str = ""  # the sentence before its sentence, when that opens with a pronoun ("Its population ...")
     extreme: bool = False  # promoted as the entity at the asked rank of a superlative
     rank: int = 1  # the rank of its sentence's passage
     reader: float | None = None  # the span reader's score of it, less the reader's best (None: not read whole)

@@ -80,11 +80,13 @@ def joined_features(ranking: Ranking, reading: Reading) -> dict[str, float]:
 
 
 def _names_found(names: list[str], candidate: Candidate) -> float:
-    """Share of the question's names that the candidate's sentence (with its context) mentions;
-    1 when the question names nothing. Paraphrases change words, rarely names."""
+    """Share of the question's names that the candidate's sentence (with its context, and the sentence
+    before it when it opens with a pronoun) mentions; 1 when the question names nothing. Paraphrases
+    change words, rarely names."""
     if not names:
         return 1.0
-    present = {stem(w) for _, _, w in tokens(candidate.parts.context + " " + candidate.sentence.text)}
+    parts = candidate.parts
+    present = {stem(w) for _, _, w in tokens(f"{parts.antecedent} {parts.context} {candidate.sentence.text}")}
     return sum(1 for n in names if stem(n) in present) / len(names)
 
 

@@ -233,6 +233,7 @@ class ScoredSentence:
     coverage: float
     context: str  # the line that introduces it when it is a list item
     rank: int  # the rank of its passage
+    antecedent: str = ""  # the sentence before it, when it opens with a pronoun that refers back
 
 
 def rank_candidates(
@@ -308,9 +309,25 @@ def _relevant_sentences(
     scored = []
     for (sentence, source, rank), context, coverage, cosine in zip(sentences, contexts, coverages, similarity):
         relevance = weights.relevance_cosine * float(cosine) + weights.relevance_coverage * coverage + weights.relevance_rank / rank
-        scored.append(ScoredSentence(relevance, sentence, source, float(cosine), coverage, context, rank))
+        scored.append(
+            ScoredSentence(relevance, sentence, source, float(cosine), coverage, context, rank, _antecedent(store, source, sentence))
+        )
     scored.sort(key=lambda s: -s.relevance)
     return scored
+
+
+# Words that open a sentence about something named before it ("Samarkand is a city in Uzbekistan.
+# Its population reached 550,000."): the names a question asks about are in that sentence.
+REFERRING_OPENERS = frozenset({"it", "its", "they", "their", "he", "his", "she", "her", "this", "these"})
+
+
+def _antecedent(store: Store, source: str, sentence: Span) -> str:
+    """The sentence before `sentence` when `sentence` opens with a pronoun that refers back; else ""."""
+    words = sentence.text.split(maxsplit=1)
+    if not words or words[0].lower().strip("\"'“‘(") not in REFERRING_OPENERS:
+        return ""
+    before = [s for s in store.sentences(source, max(0, sentence.start - 2000), sentence.start) if s.end <= sentence.start]
+    return before[-1].text if before else ""
 
 
 def score_candidates(
@@ -330,7 +347,14 @@ def score_candidates(
             if s >= candidate.start and e <= candidate.end and (s, e) != (candidate.start, candidate.end)
         }
         candidate.score, parts = _score(candidate, qtype, terms, sentence_score, inside, weights)
-        candidate.parts = replace(parts, cosine=sentence.cosine, coverage=sentence.coverage, context=sentence.context, rank=sentence.rank)
+        candidate.parts = replace(
+            parts,
+            cosine=sentence.cosine,
+            coverage=sentence.coverage,
+            context=sentence.context,
+            rank=sentence.rank,
+            antecedent=sentence.antecedent,
+        )
     return found
 
 
