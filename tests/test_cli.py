@@ -299,3 +299,10 @@ def test_console_script_bad_input_exit_code_in_a_subprocess(isolated_dirs: Dirs)
     assert done.returncode == 2
     assert done.stdout == "" and done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
     assert "Traceback" not in done.stderr
+
+
+def test_index_add_help_names_every_file_type_it_reads(cli: CLI) -> None:
+    from regionqa.sources import SUPPORTED_SUFFIXES
+
+    shown = set(re.findall(r"\.[a-z]+\b", " ".join(cli("index", "add", "--help").stdout.split())))
+    assert SUPPORTED_SUFFIXES <= shown, sorted(SUPPORTED_SUFFIXES - shown)

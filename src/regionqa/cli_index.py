@@ -66,7 +66,10 @@ def index_add(
     paths: Annotated[
         list[str],
         typer.Argument(
-            help="Files (.txt, .md, .html, .pdf, .docx, .jsonl), folders (searched recursively) or http(s) URLs to copy into the corpus and index.",
+            # The file types are written out (tests/test_cli.py checks them against sources.SUPPORTED_SUFFIXES):
+            # importing the readers to list them would slow every command.
+            help="Files (.txt .md .html .htm .pdf .docx .xlsx .csv .pptx .epub .eml .mbox .jsonl; scans: .png .jpg .jpeg .tif .tiff), "
+            "folders (searched recursively) or http(s) URLs to copy into the corpus and index.",
             metavar="PATH_OR_URL",
         ),
     ],
