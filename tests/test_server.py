@@ -282,6 +282,22 @@ def test_serve_on_a_port_in_use_is_one_line_before_any_serving_claim(article_env
     assert calls[0]["port"] == port
 
 
+@pytest.mark.parametrize("access_log", [True, False])
+def test_access_log_logs_each_request_on_stderr_and_uvicorn_notes_only_from_warnings(access_log: bool) -> None:
+    import logging
+    import sys
+
+    import uvicorn
+
+    from regionqa.server import uvicorn_logging
+
+    uvicorn.Config(lambda scope, receive, send: None, **uvicorn_logging(access_log))  # configures logging as uvicorn.run does
+    access, error = logging.getLogger("uvicorn.access"), logging.getLogger("uvicorn.error")
+    assert access.isEnabledFor(logging.INFO) and access.handlers if access_log else not access.handlers
+    assert all(handler.stream is sys.stderr for handler in access.handlers)
+    assert error.isEnabledFor(logging.WARNING) and not error.isEnabledFor(logging.INFO)
+
+
 def test_importing_the_cli_does_not_import_fastapi() -> None:
     import subprocess
     import sys

@@ -46,7 +46,22 @@ def token_client(article_index: Dirs):
 
 
 @pytest.mark.parametrize("path", ["/", "/health", "/entities", "/source/" + ARTICLE_NAME, "/openapi.json"])
-@pytest.mark.parametrize("host", ["attacker.example", "attacker.example:8765", "127.0.0.1.attacker.example", "0.0.0.0:8765", ""])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "attacker.example",
+        "attacker.example:8765",
+        "127.0.0.1.attacker.example",
+        "0.0.0.0:8765",
+        "",
+        # A loopback or allowed name followed by anything but a port.
+        "[::1]attacker.example",
+        "[::1].attacker.example",
+        "localhost:attacker.example",
+        "localhost:abc@attacker.example",
+        "regionqa.lan:junk",
+    ],
+)
 def test_a_foreign_host_gets_421_and_no_data(open_client, path: str, host: str) -> None:
     reply = open_client.get(path, headers={"host": host})
     assert reply.status_code == 421
@@ -122,6 +137,7 @@ def test_the_page_is_public_and_trades_the_token_for_an_httponly_cookie(token_cl
         ("0.0.0.0", {}, "--token TOKEN"),
         ("192.168.1.5", {}, "--no-auth"),
         ("0.0.0.0", {"token": "short"}, "at least 16"),
+        ("127.0.0.1", {"token": ""}, "is empty"),  # `--token "$TOKEN"`, TOKEN unset: not silently no authentication
         ("0.0.0.0", {"token": "has spaces in it, sixteen+"}, "without spaces"),
         ("0.0.0.0", {"token": TOKEN, "no_auth": True}, "contradict"),
         ("127.0.0.1", {"cors": ("evil.example",)}, "is not an origin"),
@@ -270,5 +286,9 @@ def test_serve_passes_the_guard_options_to_the_app(article_env: Dirs, cli, monke
     monkeypatch.setenv("REGIONQA_TOKEN", TOKEN)
     cli("serve", "--host", "0.0.0.0")
     assert calls[-1][0].state.guard.token == TOKEN
+    for empty in (["--token", ""], []):  # an empty --token, or an empty REGIONQA_TOKEN: not authentication turned off
+        monkeypatch.setenv("REGIONQA_TOKEN", "")
+        assert "is empty" in cli("serve", *empty, exit_code=2).stderr
+    monkeypatch.setenv("REGIONQA_TOKEN", TOKEN)
     refused = cli("serve", "--token", "short", exit_code=2)
     assert "at least 16" in refused.stderr and len(calls) == 2

@@ -6,6 +6,7 @@ Typer reads every command's annotations at every call, and evaluating them once 
 from strings each time saves about 7 ms of each command (typer.main.get_command 10.3 against 3.3 ms).
 """
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -345,6 +346,8 @@ def serve(
     """Serve the web page and a local HTTP API (POST /ask, GET /entities, /facts, /health, /openapi.json) from the live index."""
     from .server import Guard, is_loopback, run
 
+    if token is None and os.environ.get("REGIONQA_TOKEN") == "":
+        token = ""  # click reads an empty variable as unset; Guard refuses it, as it refuses an empty --token
     guard = Guard.for_address(host, token=token, no_auth=no_auth, allow_hosts=tuple(allow_host or ()), cors=tuple(cors or ()))
     if no_auth and not is_loopback(host):
         notifier(ctx)(f"warning: serving on {host} without a token; anyone who can reach it can query the index")

@@ -252,7 +252,22 @@ def run(engine: engine_mod.Engine, host: str, port: int, guard: Guard, access_lo
     notify(
         f"regionqa serving {engine.store.generation} on http://{where}:{port} (web page: {page}; OpenAPI: /openapi.json); Ctrl-C to stop"
     )
-    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=access_log)
+    uvicorn.run(application, host=host, port=port, **uvicorn_logging(access_log))
+
+
+def uvicorn_logging(access_log: bool) -> dict:
+    """uvicorn's logging options: its own messages from warnings up, and with `access_log` a line a
+    request, both on stderr. (uvicorn's log_level applies to its access log too: "warning" there
+    silenced every request line.)"""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["handlers"]["access"]["stream"] = "ext://sys.stderr"  # stdout is for what a command prints
+    config["loggers"]["uvicorn.error"]["level"] = "WARNING"
+    config["loggers"]["uvicorn.access"]["level"] = "INFO"
+    return {"log_config": config, "log_level": None, "access_log": access_log}
 
 
 def check_port_free(host: str, port: int) -> None:

@@ -34,6 +34,7 @@ MAX_BODY_BYTES = 64 * 1024  # a question is at most MAX_QUESTION_CHARS (2,000) c
 MAX_QUESTIONS = 16  # answered or waiting at once; at ~15 ms a question, the last waits about a quarter of a second
 MIN_TOKEN_CHARS = 16
 SESSION_COOKIE = "regionqa_session"
+_PORT = re.compile(r":[0-9]{1,5}")
 PUBLIC_PATHS = frozenset({"/", "/static/app.js", "/static/style.css"})  # the page itself holds no data
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 _TOKEN = re.compile(r"[\x21-\x7e]+")  # printable ASCII without spaces: it travels in a header
@@ -50,11 +51,19 @@ def is_loopback(host: str) -> bool:
 
 
 def host_name(header: str) -> str:
-    """The name or address of a Host header, without its port: "[::1]:8765" -> "::1", "LocalHost.:80" -> "localhost"."""
+    """The name or address of a Host header, without its port: "[::1]:8765" -> "::1", "LocalHost.:80" -> "localhost".
+
+    Anything after the name but a port ("[::1]evil.com", "localhost:evil.com") is returned whole,
+    so that it matches no allowed name."""
     header = header.strip().lower()
     if header.startswith("["):
-        return header[1 : header.find("]")] if "]" in header else header
-    return header.rsplit(":", 1)[0].rstrip(".") if header.count(":") == 1 else header.rstrip(".")
+        close = header.find("]")
+        rest = header[close + 1 :] if close > 0 else "?"
+        return header[1:close] if rest == "" or _PORT.fullmatch(rest) else header
+    if header.count(":") == 1:
+        name, port = header.split(":")
+        return name.rstrip(".") if _PORT.fullmatch(":" + port) else header
+    return header.rstrip(".")
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,11 @@ class Guard:
 
         A specific address the server is bound to is a name clients use, so it is allowed as Host too.
         """
+        if token == "":  # `--token "$TOKEN"` with TOKEN unset: no authentication where it was asked for
+            raise BadInputError(
+                "--token (or REGIONQA_TOKEN) is empty; give a token of at least "
+                f'{MIN_TOKEN_CHARS} characters, e.g. python -c "import secrets; print(secrets.token_urlsafe())"'
+            )
         if token and no_auth:
             raise BadInputError("--token and --no-auth contradict each other; give one")
         if not is_loopback(host) and not token and not no_auth:
@@ -105,7 +119,10 @@ class Guard:
         return is_loopback(name) or name in self.allowed_hosts
 
     def session_value(self) -> str:
-        """The cookie value for the page: derived from the token (the cookie never holds the token itself)."""
+        """The cookie value for the page: derived from the token (the cookie never holds the token itself).
+
+        The same for every process serving with that token, so that replicas behind one address
+        (docs/scaling.md) accept each other's sessions; changing the token revokes them all."""
         assert self.token is not None
         return hmac.new(self.token.encode(), b"regionqa web session", hashlib.sha256).hexdigest()
 
