@@ -32,6 +32,7 @@ READER_ENV = "REGIONQA_READER"  # the span reader: on (the default) or off (type
 READER_DIR_ENV = "REGIONQA_READER_DIR"  # read the reader's files from a copy of the shipped folder (they must match its hashes)
 READER_CHOICES = ("on", "off")
 CONFIG_ENV = "REGIONQA_CONFIG"  # the config file to read instead of the per-user one (need not exist)
+TOKEN_ENV = "REGIONQA_TOKEN"  # serve's --token
 CONFIG_NAME = "config.toml"
 APP_NAME = "regionqa"
 DEFAULT_CORPUS = Path("corpus")
@@ -226,3 +227,9 @@ def seed_corpus(corpus_dir: Path) -> bool:
             raise
         return False  # another process seeded it first
     return True
+
+
+def token_from_environment(environ: Mapping[str, str] | None = None) -> str | None:
+    """REGIONQA_TOKEN as set: "" when it is set but empty, which Typer reads as not set (so that
+    `serve` can refuse it rather than serve without authentication); None when it is not set."""
+    return (os.environ if environ is None else environ).get(TOKEN_ENV)
