@@ -50,12 +50,16 @@ def test_show_gives_the_file_values_and_the_defaults_for_the_rest(cli: CLI, conf
     [
         ("topk = 3\n", ["unknown key 'topk'", "top_k"]),
         ('top_k = "five"\n', ["top_k must be a whole number"]),
-        ("top_k = true\n", ["top_k must be a whole number"]),
+        ("top_k = true\n", ["top_k must be a whole number; got true"]),
         ("top_k = 0\n", ["top_k must be between 1 and 100"]),
         ('history = "no"\n', ["history must be true or false"]),
         ("[index]\ndir = 'x'\n", ["unknown key 'index'"]),
+        ('reader = "maybe"\n', ["reader must be one of: on, off; got 'maybe'"]),  # not blamed on REGIONQA_READER, exit 4
+        ('encoder = "gpu"\n', ["encoder must be one of: auto, onnx, torch"]),
+        ('index_dir = ""\n', ["index_dir is empty"]),  # not the config file's own folder
+        ('corpus_dir = "  "\n', ["corpus_dir is empty"]),
     ],
-    ids=["unknown", "string", "bool", "range", "history", "table"],
+    ids=["unknown", "string", "bool", "range", "history", "table", "reader", "encoder", "empty index_dir", "blank corpus_dir"],
 )
 def test_a_bad_config_file_is_a_one_line_error_naming_the_file(cli: CLI, config_file: Path, content: str, words: list[str]) -> None:
     config_file.write_text(content, encoding="utf-8")

@@ -31,6 +31,9 @@ ENCODER_ENV = "REGIONQA_ENCODER"  # the query encoder: auto (ONNX when exported,
 READER_ENV = "REGIONQA_READER"  # the span reader: on (the default) or off (typed candidates only)
 READER_DIR_ENV = "REGIONQA_READER_DIR"  # read the reader's files from a copy of the shipped folder (they must match its hashes)
 READER_CHOICES = ("on", "off")
+# "auto" (default): ONNX when its files are valid, else sentence-transformers with a notice;
+# "onnx": ONNX or an error (ModelError); "torch": always sentence-transformers (the slow path).
+ENCODER_CHOICES = ("auto", "onnx", "torch")
 CONFIG_ENV = "REGIONQA_CONFIG"  # the config file to read instead of the per-user one (need not exist)
 TOKEN_ENV = "REGIONQA_TOKEN"  # serve's --token
 CONFIG_NAME = "config.toml"
@@ -48,7 +51,7 @@ class Settings:
     chunking: ChunkSettings = ChunkSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     embed_batch_size: int = 32
-    encoder: str = "auto"  # onnx_encoder.ENCODER_CHOICES; checked when the encoder is opened (a ModelError, exit 4)
+    encoder: str = "auto"  # ENCODER_CHOICES; checked in a config file, and when the encoder is opened (a ModelError, exit 4)
     reader: str = "on"  # READER_CHOICES; "off" answers from the typed candidates alone (checked when a question is answered)
     reader_dir: Path | None = None  # None: the reader shipped in the package (answer/reader.py, READER_FOLDER)
     user_data: bool = False  # True when the folders fell back to the per-user data folder
@@ -133,21 +136,31 @@ def read_config(path: Path) -> dict:
         raise BadInputError(f"{path}: cannot read the config file ({error}); fix it or point {CONFIG_ENV} elsewhere") from None
     except tomllib.TOMLDecodeError as error:
         raise BadInputError(f"{path}: not valid TOML ({error}); fix the file or point {CONFIG_ENV} elsewhere") from None
+    _check_kinds(path, data)
+    for key in ("index_dir", "corpus_dir"):
+        if key in data:
+            if not data[key].strip():  # Path("") is the file's own folder: never what was meant
+                raise BadInputError(f"{path}: {key} is empty; give a folder, or leave the key out")
+            data[key] = path.parent / Path(data[key]).expanduser()
+    for key, choices in (("encoder", ENCODER_CHOICES), ("reader", READER_CHOICES)):
+        if key in data:
+            data[key] = data[key].strip().lower()
+            if data[key] not in choices:
+                raise BadInputError(f"{path}: {key} must be one of: {', '.join(choices)}; got {data[key]!r}")
+    return data
+
+
+def _check_kinds(path: Path, data: dict) -> None:
+    """BadInputError naming the file and the key for an unknown key or a value of the wrong kind."""
     for key, value in data.items():
         kind = CONFIG_KEYS.get(key)
         if kind is None:
             raise BadInputError(f"{path}: unknown key {key!r}; the keys are: {', '.join(CONFIG_KEYS)}")
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise BadInputError(f"{path}: {key} must be {_KIND_NAMES[kind]}; got {value!r}")
+            shown = str(value).lower() if isinstance(value, bool) else repr(value)  # as TOML writes it
+            raise BadInputError(f"{path}: {key} must be {_KIND_NAMES[kind]}; got {shown}")
     if "top_k" in data and not 1 <= data["top_k"] <= MAX_TOP_K:
         raise BadInputError(f"{path}: top_k must be between 1 and {MAX_TOP_K}; got {data['top_k']}")
-    for key in ("index_dir", "corpus_dir"):
-        if key in data:
-            data[key] = path.parent / Path(data[key]).expanduser()
-    for key in ("encoder", "reader"):
-        if key in data:
-            data[key] = data[key].strip().lower()
-    return data
 
 
 def effective(settings: Settings) -> dict:
