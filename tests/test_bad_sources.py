@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLI, SMALL_NAME, Dirs
+from conftest import CLI, SMALL_NAME, Dirs, assert_one_line_error
 
 LATIN1_TEXT = "Café Zürich façade: the Quellmar ferry carries 300 passengers across the lake.\n"
 UTF16_TEXT = "Ilham Aliyev — “Central Asia” summit: the Tervel canal carries barges to Bakı.\n"
@@ -319,6 +319,15 @@ def test_removing_the_last_source_is_refused_and_keeps_it(cli: CLI, small_copy: 
     assert result.stderr.startswith(f"error: {SMALL_NAME} is the last readable source") and result.stderr.count("\n") == 1
     assert "regionqa index add" in result.stderr
     assert (small_copy.corpus_dir / SMALL_NAME).is_file()
+    assert cli.json("index", "status") == status
+
+
+def test_index_remove_leaves_a_file_that_is_no_source_in_place(cli: CLI, small_copy: Dirs) -> None:
+    """A file of a kind regionqa never reads, lying in the corpus folder, is the user's: not deleted."""
+    (small_copy.corpus_dir / "data.xyz").write_bytes(b"a file of the user's")
+    status = cli.json("index", "status")
+    assert_one_line_error(cli("index", "remove", "data.xyz", exit_code=2), "'data.xyz' is not a source", "left in place")
+    assert (small_copy.corpus_dir / "data.xyz").read_bytes() == b"a file of the user's"
     assert cli.json("index", "status") == status
 
 

@@ -194,9 +194,15 @@ def remove(settings: Settings, name: str, progress: Progress | None = None, noti
             f"{name!r} is one record of {file_part(name)}; remove the whole file ({file_part(name)}) or edit it and run: regionqa index build"
         )
     on_disk = path.is_file() or path.is_symlink()
+    indexed = _indexed_files(settings)
     # A file deleted by hand is still indexed until the next build: removing it runs that build.
-    if not on_disk and name not in _indexed_files(settings):
+    if not on_disk and name not in indexed:
         raise BadInputError(f"{name!r} is not in the corpus; see the indexed sources with: regionqa index status")
+    # A file of a kind regionqa never reads is no source of its: it is the user's, left where it is.
+    if on_disk and name not in indexed and path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        raise BadInputError(
+            f"{name!r} is not a source (regionqa does not read {path.suffix or 'files without a suffix'}); it was left in place"
+        )
     lock = store_mod.lock_index(settings.index_dir)
     try:
         # An index needs a source: removing the last one would delete the file and then fail the
