@@ -216,6 +216,13 @@ def test_status_reports_stale_sources_without_building(cli: CLI, index_copy: Dir
     assert cli.json("index", "status")["stale"]["removed"] == [ARTICLE_NAME]
 
 
+def test_status_with_a_missing_corpus_folder_says_so_instead_of_advising_a_build(cli: CLI, index_copy: Dirs, tmp_path: Path) -> None:
+    gone = tmp_path / "no-such-corpus"
+    shown = " ".join(cli("--corpus-dir", str(gone), "index", "status").stdout.split())
+    assert f"the corpus folder {gone} does not exist" in shown and "run: regionqa index build" not in shown
+    assert cli("--corpus-dir", str(gone), "index", "build", exit_code=2).stderr.count("\n") == 1  # what the old advice led to
+
+
 def test_status_without_an_index(cli: CLI, isolated_dirs: Dirs) -> None:
     status = cli.json("index", "status")
     assert status["generation"] is None and status["sources"] == [] and status["problem"] is None

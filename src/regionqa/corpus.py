@@ -247,6 +247,7 @@ class Status:
     sources: list[IndexedSource]
     stale: Stale
     problem: str | None = None
+    missing_corpus: str | None = None  # the corpus folder, when it does not exist (every indexed source then looks removed)
 
     def as_dict(self) -> dict:
         return {
@@ -284,4 +285,5 @@ def status(settings: Settings) -> Status:
         changed=sorted(n for n in on_disk.keys() & indexed.keys() if on_disk[n] != indexed[n]),
         removed=sorted(indexed.keys() - on_disk.keys()),
     )
-    return Status(str(settings.index_dir), generation, manifest, rows, stale, problem)
+    missing = None if settings.corpus_dir.is_dir() else str(settings.corpus_dir)
+    return Status(str(settings.index_dir), generation, manifest, rows, stale, problem, missing)

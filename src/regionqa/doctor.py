@@ -207,6 +207,10 @@ def _index_checks(settings: Settings, command: str) -> list[Check]:
     found = status(settings)
     if found.problem:
         return checks + [Check("index freshness", "FAIL", found.problem.split("; run:")[0], rebuild)]
+    if found.missing_corpus:
+        return checks + [
+            Check("index freshness", "WARN", f"the corpus folder {found.missing_corpus} does not exist, so it cannot be compared", None)
+        ]
     stale = found.stale
     if stale:
         counts = f"{len(stale.added)} new, {len(stale.changed)} changed and {len(stale.removed)} removed"

@@ -344,7 +344,13 @@ def print_status(status: Status, console: Console) -> None:
         for source in status.sources:
             console.print(f"  {source.name}  ({source.chunks} chunks, {source.content_hash[:12]})", markup=False)
     stale = status.stale
-    if stale:
+    if status.missing_corpus:  # a build would fail, not bring the index up to date
+        console.print(
+            f"the corpus folder {status.missing_corpus} does not exist; pass the right one with --corpus-dir (or REGIONQA_CORPUS_DIR)",
+            style="yellow",
+            markup=False,
+        )
+    elif stale:
         console.print(
             f"stale: {len(stale.added)} new, {len(stale.changed)} changed, {len(stale.removed)} removed in the corpus; run: regionqa index build",
             style="yellow",
