@@ -33,15 +33,15 @@ QUERIES = [
 QRELS = [("q1", "d3", 1), ("q2", "d1", 1)]
 
 
-def write_beir(folder: Path) -> Path:
+def write_beir(folder: Path, documents=DOCUMENTS, qrels=QRELS) -> Path:
     (folder / "qrels").mkdir(parents=True)
     with (folder / "corpus.jsonl").open("w", encoding="utf-8") as handle:
-        for doc_id, title, text in DOCUMENTS:
+        for doc_id, title, text in documents:
             handle.write(json.dumps({"_id": doc_id, "title": title, "text": text}) + "\n")
     with (folder / "queries.jsonl").open("w", encoding="utf-8") as handle:
         for query_id, text in QUERIES:
             handle.write(json.dumps({"_id": query_id, "text": text, "metadata": {}}) + "\n")
-    lines = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t{s}" for q, d, s in QRELS]
+    lines = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t{s}" for q, d, s in qrels]
     (folder / "qrels" / "test.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return folder
 
@@ -106,3 +106,24 @@ def test_bm25_expression_is_any_content_word_or_number() -> None:
         == 'text : ("5" OR "million" OR "monarch" OR "butterflies" OR "migrate") OR numbers : ("n5000000")'
     )
     assert bm25_expression("the") == ""
+
+
+def test_a_document_with_the_text_of_another_is_ranked_beside_it(tmp_path: Path) -> None:
+    """A build indexes identical texts once; a qrel naming the copy must still find it (recall was 0 for it)."""
+    copy = ("d5", DOCUMENTS[0][1], DOCUMENTS[0][2])  # d1's title and text under another id
+    folder = write_beir(tmp_path / "copies", [*DOCUMENTS, copy], [("q1", "d3", 1), ("q2", "d5", 1)])
+    messages: list[str] = []
+    result = evaluate_beir(folder, "test", Settings(corpus_dir=tmp_path / "corpus", index_dir=tmp_path / "index"), notify=messages.append)
+    assert result["skipped"]["duplicate_documents"] == 1 and any("same text as another" in m for m in messages)
+    assert result["metrics"]["lexical"]["recall@10"] == pytest.approx(1.0)
+
+
+def test_copies_follow_the_document_they_copy_in_every_ranking() -> None:
+    from regionqa.evaluate.beir import with_copies
+
+    runs = {"dense": [["d1", "d2"], ["d3"]], "lexical": [["d2", "d1"], []]}
+    assert with_copies(runs, {"d1": ["d5", "d6"]}) == {
+        "dense": [["d1", "d5", "d6", "d2"], ["d3"]],
+        "lexical": [["d2", "d1", "d5", "d6"], []],
+    }
+    assert with_copies(runs, {}) is runs

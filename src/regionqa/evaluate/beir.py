@@ -69,6 +69,26 @@ def _build_progress(notify: Callable[[str], None], every: float = 15.0):
     return progress
 
 
+def _copies(documents) -> dict[str, list[str]]:
+    """{the document a build keeps: the ids of the later ones with the same text}, which it does not index
+    (indexing.build_sources keeps the first of identical texts)."""
+    first: dict[str, str] = {}
+    copies: dict[str, list[str]] = {}
+    for document in documents:
+        kept = first.setdefault(document.content_hash, document.name)
+        if kept != document.name:
+            copies.setdefault(kept, []).append(document.name)
+    return copies
+
+
+def with_copies(runs: dict[str, list[list[str]]], copies: dict[str, list[str]]) -> dict[str, list[list[str]]]:
+    """Each ranking with the copies of a document right after it (their text, so their score, is the same):
+    a qrel that names a copy is found where its text was retrieved."""
+    if not copies:
+        return runs
+    return {name: [[i for d in ranked for i in (d, *copies.get(d, ()))] for ranked in rankings] for name, rankings in runs.items()}
+
+
 def _build_beir_index(settings, data: BeirData, notify: Callable[[str], None]):
     """Index the BEIR documents with the project's pipeline; an index built with other settings is rebuilt."""
     full = False
@@ -204,6 +224,8 @@ def evaluate_beir(
         f"BEIR {data.name}, split {split}: {len(data.documents):,} documents, {len(data.queries):,} queries; index {beir_settings.index_dir}"
     )
     report = _build_beir_index(beir_settings, data, say)
+    if report.duplicates:
+        say(f"{len(report.duplicates):,} documents have the same text as another, indexed once: each is ranked beside that one")
     built = len(report.added) + len(report.changed)
     if built or report.removed:
         say(f"indexed {built:,} documents, {report.chunks_embedded:,} chunks in {report.seconds:.1f} s")
@@ -218,7 +240,7 @@ def evaluate_beir(
         t1 = time.perf_counter()
         say(f"encoded {len(texts):,} queries in {t1 - t0:.1f} s; searching…")
         candidates = beir_candidates(store, texts, vectors, options)
-        runs = rank_documents(candidates, settings.retrieval, options)
+        runs = with_copies(rank_documents(candidates, settings.retrieval, options), _copies(data.documents))
         t2 = time.perf_counter()
     finally:
         store.close()
