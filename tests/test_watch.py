@@ -3,6 +3,7 @@ named and skipped, a deleted one is gone from the answers; Ctrl-C ends the comma
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -133,3 +134,14 @@ def test_ctrl_c_ends_the_command_with_130(small_copy: Dirs) -> None:
 def test_watching_a_folder_that_does_not_exist_is_a_one_line_error(cli, small_copy: Dirs) -> None:
     missing = small_copy.corpus_dir.parent / "missing"
     assert_one_line_error(cli("index", "watch", str(missing), exit_code=2), str(missing), "does not exist")
+    a_file = small_copy.corpus_dir / SMALL_NAME
+    assert_one_line_error(cli("index", "watch", str(a_file), exit_code=2), str(a_file), "is a file, not a folder")
+
+
+def test_a_failed_rebuild_is_a_json_line_too_with_json(capsys) -> None:
+    from regionqa import render
+    from regionqa.cli_index import _print_watch_event
+
+    _print_watch_event(watch.WatchEvent(["notes.txt"], error="no readable source in corpus"), render.stderr(), True)
+    out = capsys.readouterr().out
+    assert [json.loads(line) for line in out.splitlines()] == [{"error": "no readable source in corpus", "changed": ["notes.txt"]}]

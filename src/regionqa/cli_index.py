@@ -161,7 +161,9 @@ def index_watch(
     folder: Annotated[
         Path | None, typer.Argument(help="The corpus folder to watch (default: the corpus folder, as for index build).")
     ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print each rebuild's report as a JSON line.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help='Print each rebuild\'s report as a JSON line; a failed one as {"error", "changed"}.')
+    ] = False,
 ) -> None:
     """Keep the index up to date: re-index files as they are added, changed or removed in the corpus folder, until Ctrl-C.
 
@@ -193,6 +195,8 @@ def _print_watch_event(event, console, json_output: bool) -> None:
         console.print(f"changed: {', '.join(event.changed)}", markup=False)
     if event.error:
         console.print(f"error: {event.error}", style="yellow", markup=False)
+        if json_output:  # a script reading the reports sees the failed rebuild too
+            typer.echo(render.dumps({"error": event.error, "changed": event.changed}))
     elif json_output:
         _print_build(event.report, json_output)
     else:

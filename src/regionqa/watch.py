@@ -103,6 +103,8 @@ def watch(
     if not corpus.is_dir():
         from .errors import BadInputError
 
+        if corpus.exists():
+            raise BadInputError(f"{corpus} is a file, not a folder; pass the folder that holds it (regionqa index watch FOLDER)")
         raise BadInputError(f"the corpus folder {corpus} does not exist; create it or pass the folder to watch")
     if notify:
         notify(f"loading the models; then watching {corpus} (index: {settings.index_dir})")
