@@ -89,6 +89,11 @@ def test_read_beir_titles_and_errors(tmp_path: Path) -> None:
         read_beir(folder, "../test")
     with pytest.raises(BadInputError, match="does not exist"):
         read_beir(tmp_path / "missing", "test")
+    for name in ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv"):  # saved with a byte-order mark
+        path = folder / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    again = read_beir(folder, "test")
+    assert again.documents[0].name == "d1" and list(again.queries) == ["q1", "q2"] and again.qrels == data.qrels
 
 
 def test_documents_score_as_their_best_chunk() -> None:

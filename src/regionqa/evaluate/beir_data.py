@@ -39,7 +39,7 @@ class BeirData:
 def _jsonl_rows(path: Path):
     """(line number, object) for each non-empty line; BadInputError naming the line when one is not an object with an _id."""
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open(encoding="utf-8-sig")
     except OSError as error:
         raise BadInputError(f"{path}: cannot read the file ({error.strerror})") from None
     with handle:
@@ -61,7 +61,7 @@ def _jsonl_rows(path: Path):
 def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
     qrels: dict[str, dict[str, int]] = {}
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except OSError as error:
         raise BadInputError(f"{path}: cannot read the file ({error.strerror})") from None
     for number, line in enumerate(lines, start=1):
