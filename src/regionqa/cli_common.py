@@ -14,7 +14,7 @@ import typer
 from .config import Settings
 from .errors import BadInputError, RegionQAError
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (one object) instead of tables.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (one object) instead of text.")]
 AskJsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (one object; one per line for --batch) instead of text.")]
 
 
