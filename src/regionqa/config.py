@@ -31,9 +31,6 @@ ENCODER_ENV = "REGIONQA_ENCODER"  # the query encoder: auto (ONNX when exported,
 READER_ENV = "REGIONQA_READER"  # the span reader: on (the default) or off (typed candidates only)
 READER_DIR_ENV = "REGIONQA_READER_DIR"  # read the reader's files from a copy of the shipped folder (they must match its hashes)
 READER_CHOICES = ("on", "off")
-# "auto" (default): ONNX when its files are valid, else sentence-transformers with a notice;
-# "onnx": ONNX or an error (ModelError); "torch": always sentence-transformers (the slow path).
-ENCODER_CHOICES = ("auto", "onnx", "torch")
 CONFIG_ENV = "REGIONQA_CONFIG"  # the config file to read instead of the per-user one (need not exist)
 TOKEN_ENV = "REGIONQA_TOKEN"  # serve's --token
 CONFIG_NAME = "config.toml"
@@ -51,7 +48,7 @@ class Settings:
     chunking: ChunkSettings = ChunkSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     embed_batch_size: int = 32
-    encoder: str = "auto"  # ENCODER_CHOICES; checked in a config file, and when the encoder is opened (a ModelError, exit 4)
+    encoder: str = "auto"  # onnx_encoder.ENCODER_CHOICES; checked in a config file, and when the encoder is opened (a ModelError, exit 4)
     reader: str = "on"  # READER_CHOICES; "off" answers from the typed candidates alone (checked when a question is answered)
     reader_dir: Path | None = None  # None: the reader shipped in the package (answer/reader.py, READER_FOLDER)
     user_data: bool = False  # True when the folders fell back to the per-user data folder
@@ -142,12 +139,19 @@ def read_config(path: Path) -> dict:
             if not data[key].strip():  # Path("") is the file's own folder: never what was meant
                 raise BadInputError(f"{path}: {key} is empty; give a folder, or leave the key out")
             data[key] = path.parent / Path(data[key]).expanduser()
-    for key, choices in (("encoder", ENCODER_CHOICES), ("reader", READER_CHOICES)):
+    for key in ("encoder", "reader"):
         if key in data:
             data[key] = data[key].strip().lower()
+            choices = _encoder_choices() if key == "encoder" else READER_CHOICES
             if data[key] not in choices:
                 raise BadInputError(f"{path}: {key} must be one of: {', '.join(choices)}; got {data[key]!r}")
     return data
+
+
+def _encoder_choices() -> tuple[str, ...]:
+    from .onnx_encoder import ENCODER_CHOICES  # imported only for a config file that sets one: it imports numpy
+
+    return ENCODER_CHOICES
 
 
 def _check_kinds(path: Path, data: dict) -> None:

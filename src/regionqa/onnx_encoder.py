@@ -28,11 +28,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .config import ENCODER_CHOICES
 from .embedding import DIMENSION, MAX_WORD_PIECES, MODEL_NAME, WEIGHTS_SHA256, Encoder, encode, tokenizer_json
 from .errors import ModelError
 from .integrity import file_sha256, file_stamp, write_record
 
+# "auto" (default): ONNX when its files are valid, else sentence-transformers with a notice;
+# "onnx": ONNX or an error (ModelError); "torch": always sentence-transformers (the slow path).
+ENCODER_CHOICES = ("auto", "onnx", "torch")
 ONNX_FOLDER = "models"
 ONNX_FORMAT = 1  # bump when the export recipe changes: older exports are then replaced
 FAST_PATH_HINT = "regionqa index build"

@@ -101,7 +101,10 @@ def _build_beir_index(settings, data: BeirData, notify: Callable[[str], None]):
             full = True
     # Queries are encoded here with sentence-transformers: the ONNX query encoder `ask` uses is not needed.
     models = replace(real_models(settings), export_query_encoder=False)
-    return build_sources(settings, data.documents, full=full, progress=_build_progress(notify), models=models)
+    report = build_sources(settings, data.documents, full=full, progress=_build_progress(notify), models=models)
+    if report.duplicates:
+        notify(f"{len(report.duplicates):,} documents have the same text as another, indexed once: each is ranked beside that one")
+    return report
 
 
 @dataclass
@@ -224,8 +227,6 @@ def evaluate_beir(
         f"BEIR {data.name}, split {split}: {len(data.documents):,} documents, {len(data.queries):,} queries; index {beir_settings.index_dir}"
     )
     report = _build_beir_index(beir_settings, data, say)
-    if report.duplicates:
-        say(f"{len(report.duplicates):,} documents have the same text as another, indexed once: each is ranked beside that one")
     built = len(report.added) + len(report.changed)
     if built or report.removed:
         say(f"indexed {built:,} documents, {report.chunks_embedded:,} chunks in {report.seconds:.1f} s")
