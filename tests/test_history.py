@@ -88,3 +88,20 @@ def test_a_broken_history_file_is_one_line_and_clear_starts_it_afresh(cli: CLI, 
     assert "removed the unreadable history file" in cleared.stderr and not history_file.exists()
     cli.json("ask", QUESTIONS[0])
     assert [row["question"] for row in cli.json("history")] == [QUESTIONS[0]]
+
+
+def test_clear_leaves_a_history_it_cannot_open_for_writing_in_place(cli: CLI, history_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a file that is not a database is deleted whole; a locked or read-only one stays (and says so)."""
+    import sqlite3
+
+    from regionqa.store import history
+
+    history_file.parent.mkdir(parents=True)
+    history_file.write_bytes(b"")
+    history._connect(history_file).close()  # an empty, valid history
+    locked = sqlite3.OperationalError("database is locked")
+    locked.sqlite_errorname = "SQLITE_BUSY"
+    monkeypatch.setattr(history, "_connect", lambda path: (_ for _ in ()).throw(locked))
+    refused = cli("history", "--clear", exit_code=1)
+    assert refused.stderr.startswith("error: cannot clear the history") and "locked" in refused.stderr
+    assert history_file.is_file()

@@ -103,7 +103,22 @@ def _disk_full(*args, **kwargs):
 
 
 def _database_full(*args, **kwargs):
-    raise sqlite3.OperationalError("database or disk is full")
+    error = sqlite3.OperationalError("database or disk is full")
+    error.sqlite_errorname = "SQLITE_FULL"  # as SQLite sets it
+    raise error
+
+
+def test_only_sqlite_errors_of_a_failed_write_count_as_one() -> None:
+    from regionqa.store import is_write_failure
+
+    def raised(name: str | None) -> sqlite3.OperationalError:
+        error = sqlite3.OperationalError("x")
+        error.sqlite_errorname = name
+        return error
+
+    assert all(is_write_failure(raised(name)) for name in ("SQLITE_FULL", "SQLITE_IOERR_WRITE", "SQLITE_READONLY"))
+    assert not any(is_write_failure(raised(name)) for name in ("SQLITE_ERROR", "SQLITE_BUSY", None))  # a bug, a lock
+    assert not is_write_failure(OSError(28, "No space left on device"))  # OSErrors are the build's own check
 
 
 @pytest.mark.parametrize(

@@ -104,9 +104,9 @@ def build(
     return report
 
 
-# A write that failed for want of room or rights: the build says so in one line. Any other OSError
-# (a model file that cannot be read, say) is not the index folder's fault and goes on up.
-WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+# A write that failed for want of room: the build says so in one line. Any other OSError (a model
+# file that cannot be read, say) is not the index folder's fault and goes on up.
+WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
 
 
 def build_sources(
@@ -123,7 +123,8 @@ def build_sources(
     embedded, and indexed sources missing from the list are removed. Used by `build` (the corpus
     folder) and by the BEIR evaluation (its own index). Raises BadInputError for an empty list,
     IndexBusyError when another build holds the lock, IndexStateError when an incremental build
-    finds the index corrupt or built with other models (a full build replaces it instead).
+    finds the index corrupt or built with other models (a full build replaces it instead),
+    IndexWriteError when the new generation cannot be written (a full disk).
     """
     started = time.perf_counter()
     report = BuildReport()
@@ -143,8 +144,8 @@ def build_sources(
             store_mod.check_files(previous, manifest)
         try:
             _update(settings, sources, previous, full, expected, report, progress, models)
-        except (OSError, *store_mod.WRITE_ERRORS) as error:  # _update has removed the unfinished generation
-            if isinstance(error, OSError) and error.errno not in WRITE_ERRNOS:
+        except Exception as error:  # _update has removed the unfinished generation
+            if not (isinstance(error, OSError) and error.errno in WRITE_ERRNOS) and not store_mod.is_write_failure(error):
                 raise
             reason = getattr(error, "strerror", None) or str(error)
             raise IndexWriteError(

@@ -7,7 +7,16 @@ one `Store` (reader.py). Only this package runs SQL."""
 # found; the order is what benchmarks/bench_cold_ask.py measured.
 import numpy  # noqa: F401, I001
 
-from .database import SCHEMA_VERSION, WRITE_ERRORS, IndexWriter, manifest_for, VectorsWritten, indexed_hashes, migrate, read_stored_vectors
+from .database import (
+    SCHEMA_VERSION,
+    IndexWriter,
+    is_write_failure,
+    manifest_for,
+    VectorsWritten,
+    indexed_hashes,
+    migrate,
+    read_stored_vectors,
+)
 from .documents import DocumentBM25
 from .generations import (
     CURRENT_FILE,

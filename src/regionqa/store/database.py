@@ -19,9 +19,16 @@ from .vectors import build_vector_index, vector_index_type
 
 SCHEMA_VERSION = 4
 
-# What SQLite raises when it cannot write (a full disk, an I/O error, a read-only file): a build
-# reports these in one line (indexing.build_sources), with the OSErrors of the other files.
-WRITE_ERRORS = (sqlite3.OperationalError,)
+# SQLite's codes for a write that failed for want of room or rights (a full disk, an I/O error, a
+# read-only file): a build reports these in one line (indexing.build_sources); any other SQLite error
+# (a bug, a lock) goes on up as it is.
+WRITE_ERROR_CODES = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN")
+
+
+def is_write_failure(error: BaseException) -> bool:
+    """Whether `error` is SQLite failing to write the index (see WRITE_ERROR_CODES)."""
+    name = getattr(error, "sqlite_errorname", None) or ""
+    return isinstance(error, sqlite3.Error) and name.startswith(WRITE_ERROR_CODES)
 
 
 def manifest_for(chunking) -> Manifest:

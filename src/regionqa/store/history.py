@@ -119,14 +119,18 @@ def clear(path: Path) -> int | None:
                 return connection.execute("DELETE FROM asks").rowcount
         finally:
             connection.close()
-    except sqlite3.DatabaseError:  # not a database, or a broken one: clearing it is starting afresh
+    except sqlite3.DatabaseError as error:
+        # Only a file that is not a database, or a corrupt one, is deleted whole (clearing it is starting
+        # afresh); a locked or read-only history is an error that leaves it as it is.
+        if getattr(error, "sqlite_errorname", None) not in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+            raise RegionQAError(f"cannot clear the history {path} ({error}); try again, or delete the file") from None
         try:
             path.unlink()
         except OSError as error:
             raise RegionQAError(f"cannot delete the unreadable history {path} ({error.strerror})") from None
         return None
-    except (sqlite3.Error, OSError) as error:
-        raise RegionQAError(f"cannot clear the history {path} ({error})") from None
+    except OSError as error:
+        raise RegionQAError(f"cannot clear the history {path} ({error.strerror})") from None
 
 
 def _like_escape(text: str) -> str:
