@@ -60,6 +60,8 @@ def token_client(article_index: Dirs):
         "localhost:attacker.example",
         "localhost:abc@attacker.example",
         "regionqa.lan:junk",
+        "[::1",  # an unclosed bracket
+        "localhost:99999",  # no such port
     ],
 )
 def test_a_foreign_host_gets_421_and_no_data(open_client, path: str, host: str) -> None:
@@ -70,7 +72,9 @@ def test_a_foreign_host_gets_421_and_no_data(open_client, path: str, host: str) 
     assert reply.status_code == 421 and "passages" not in reply.text
 
 
-@pytest.mark.parametrize("host", ["localhost:8765", "LocalHost.", "127.0.0.1", "127.8.9.10:80", "[::1]:8765", "regionqa.lan:8765"])
+@pytest.mark.parametrize(
+    "host", ["localhost:8765", "LocalHost.", "127.0.0.1", "127.8.9.10:80", "[::1]:8765", "regionqa.lan:8765", "localhost:"]
+)
 def test_loopback_names_and_allowed_hosts_are_served(open_client, host: str) -> None:
     reply = open_client.get("/health", headers={"host": host})
     assert reply.status_code == 200 and reply.json()["status"] == "ok"

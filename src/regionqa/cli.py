@@ -341,13 +341,14 @@ def serve(
     access_log: Annotated[bool, typer.Option("--access-log", help="Log every request on stderr.")] = False,
 ) -> None:
     """Serve the web page and a local HTTP API (POST /ask, GET /entities, /facts, /health, /openapi.json) from the live index."""
-    from .server import Guard, is_loopback, run
+    from .server import Guard, check_port_free, is_loopback, run
 
     if token is None and token_from_environment() == "":
         token = ""  # click reads an empty variable as unset; Guard refuses it, as it refuses an empty --token
     guard = Guard.for_address(host, token=token, no_auth=no_auth, allow_hosts=tuple(allow_host or ()), cors=tuple(cors or ()))
     if no_auth and not is_loopback(host):
         notifier(ctx)(f"warning: serving on {host} without a token; anyone who can reach it can query the index")
+    check_port_free(host, port)  # before the models load (or a first index is built)
     run(_open_engine(ctx), host, port, guard, access_log, notifier(ctx))
 
 

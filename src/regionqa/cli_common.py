@@ -131,7 +131,7 @@ def with_folders(message: str, ctx: typer.Context | None) -> str:
     prefix = command_prefix(ctx) if ctx is not None else "regionqa"
     if prefix == "regionqa":
         return message
-    return re.sub(r"(?<![\w./-])regionqa (?=index |doctor\b|ask )", lambda _: prefix + " ", message)
+    return re.sub(r"(?:(?<=: )|(?<=`))regionqa (?=(?:index|doctor|ask)\b)", lambda _: prefix + " ", message)
 
 
 def handle_errors(command):

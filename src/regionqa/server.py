@@ -243,7 +243,6 @@ async def _lifespan(app: FastAPI):
 
 def run(engine: engine_mod.Engine, host: str, port: int, guard: Guard, access_log: bool, notify: Callable[[str], None]) -> None:
     """Serve the app over `engine` on host:port with uvicorn until interrupted (what `regionqa serve` does)."""
-    check_port_free(host, port)
     application = create_app(engine.settings, LiveEngine(engine.settings, engine, notify=notify), guard)
     import uvicorn
 
@@ -285,6 +284,8 @@ def check_port_free(host: str, port: int) -> None:
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
                 raise BadInputError(f"port {port} on {host} is in use (another server?); pass a free one with --port N") from None
+            if error.errno == errno.EACCES:
+                raise BadInputError(f"port {port} needs administrator rights; pass one from 1024 up with --port N") from None
             reason = error.strerror or str(error)
             raise BadInputError(f"cannot listen on {host}:{port} ({reason}); pass this machine's address with --host") from None
 

@@ -34,7 +34,8 @@ MAX_BODY_BYTES = 64 * 1024  # a question is at most MAX_QUESTION_CHARS (2,000) c
 MAX_QUESTIONS = 16  # answered or waiting at once; at ~15 ms a question, the last waits about a quarter of a second
 MIN_TOKEN_CHARS = 16
 SESSION_COOKIE = "regionqa_session"
-_PORT = re.compile(r":[0-9]{1,5}")
+# A Host header: a name, or an IPv6 address in brackets, then at most a port (RFC 3986's authority, no userinfo).
+_HOST = re.compile(r"(?:\[(?P<address>[0-9a-f:.]+)\]|(?P<name>[^:\[\]@/\s]+))(?::(?P<port>[0-9]{0,5}))?")
 PUBLIC_PATHS = frozenset({"/", "/static/app.js", "/static/style.css"})  # the page itself holds no data
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 _TOKEN = re.compile(r"[\x21-\x7e]+")  # printable ASCII without spaces: it travels in a header
@@ -44,8 +45,9 @@ def is_loopback(host: str) -> bool:
     """Whether `host` is a loopback address or name (only those are safe for an API without authentication)."""
     if host.lower().rstrip(".") == "localhost":
         return True
+    address = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # "[::1]", never "[::1"
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return False
 
@@ -53,17 +55,13 @@ def is_loopback(host: str) -> bool:
 def host_name(header: str) -> str:
     """The name or address of a Host header, without its port: "[::1]:8765" -> "::1", "LocalHost.:80" -> "localhost".
 
-    Anything after the name but a port ("[::1]evil.com", "localhost:evil.com") is returned whole,
-    so that it matches no allowed name."""
+    A header that is not a name (or a bracketed address) with at most a port after it ("[::1]evil.com",
+    "localhost:evil.com", "[::1", a port over 65535) is returned whole, so that it matches no allowed name."""
     header = header.strip().lower()
-    if header.startswith("["):
-        close = header.find("]")
-        rest = header[close + 1 :] if close > 0 else "?"
-        return header[1:close] if rest == "" or _PORT.fullmatch(rest) else header
-    if header.count(":") == 1:
-        name, port = header.split(":")
-        return name.rstrip(".") if _PORT.fullmatch(":" + port) else header
-    return header.rstrip(".")
+    match = _HOST.fullmatch(header)
+    if match is None or (match["port"] and int(match["port"]) > 65535):
+        return header
+    return match["address"] if match["address"] is not None else match["name"].rstrip(".")
 
 
 @dataclass(frozen=True)
