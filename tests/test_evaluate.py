@@ -115,6 +115,7 @@ def test_evaluate_qa_scores_answers_and_evidence_ranks(tmp_path: Path) -> None:
         # A string would be scored letter by letter: "I | l | h | a | m".
         ('{"question": "Who?", "answers": "Ilham Aliyev"}\n', '"answers" must be a list of strings'),
         ('{"question": "Who?", "answers": [1]}\n', '"answers" must be a list of strings'),
+        ('{"question": "Who?", "answers": ""}\n', '"answers" must be a list of strings'),  # not read as unanswerable
         ('{"question": ""}\n', '"question" must be a non-empty string'),
         ('{"question": "Who?", "evidence": 3}\n', '"evidence" must be a string'),
         ("[1, 2]\n", "line 1: each line must be one JSON object"),

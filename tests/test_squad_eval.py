@@ -85,6 +85,10 @@ def test_eval_squad_scores_answers_abstention_and_where_the_paragraph_ranked(cli
             '{"data": [{"title": "x", "paragraphs": [{"context": "c", "qas": [{"id": "1", "question": "q"}]}]}]}',
             ["lacks a field", "answers"],
         ),
+        (
+            '{"data": [{"title": "x", "paragraphs": [{"context": "c", "qas": [{"id": "1", "question": "q", "answers": []}]}]}]}',
+            ["question 1 has no answers and is not marked is_impossible"],
+        ),
     ],
 )
 def test_a_bad_squad_file_gets_one_line(cli, tmp_path: Path, content: str, words: list[str]) -> None:

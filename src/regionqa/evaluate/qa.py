@@ -79,7 +79,8 @@ def _qa_item(row: dict, number: int) -> QAItem:
     would otherwise be scored letter by letter)."""
     if not isinstance(row, dict):
         raise ValueError('each line must be one JSON object: {"id", "question", "answers", "evidence"}')
-    answers = row.get("answers") or []
+    answers = row.get("answers")
+    answers = [] if answers is None else answers  # left out or null: a question with no answer
     if not isinstance(row["question"], str) or not row["question"].strip():
         raise ValueError('"question" must be a non-empty string')
     if not isinstance(answers, list) or not all(isinstance(answer, str) for answer in answers):

@@ -47,6 +47,8 @@ def read_squad(path: Path, titles: Collection[str] | None = None) -> SquadData:
                 sources.append(Source(name=name, text=text, content_hash=content_hash(text), title=article["title"]))
                 for qa in paragraph["qas"]:
                     answers = [] if qa.get("is_impossible") else [a["text"] for a in qa["answers"]]
+                    if not answers and not qa.get("is_impossible"):
+                        raise BadInputError(f"{path}: question {qa['id']} has no answers and is not marked is_impossible")
                     items.append(QAItem(str(qa["id"]), qa["question"].strip(), answers, None, source=name))
     except (KeyError, TypeError) as error:
         raise BadInputError(
