@@ -256,11 +256,17 @@ def open_engine(
     if build_if_missing and store_mod.current_generation(settings.index_dir) is None:
         from .indexing import build
 
-        store_mod.check_not_orphaned(settings.index_dir)
-
-        if notify:
-            notify(f"no index in {settings.index_dir} yet: building it from {settings.corpus_dir} (once)…")
-        build(settings, progress=progress, notify=notify)
+        # Under the build lock (re-entrant: the build takes it again): a first build running elsewhere is
+        # "busy" (exit 5), not a generation without CURRENT, and one that published meanwhile is used.
+        lock = store_mod.lock_index(settings.index_dir)
+        try:
+            if store_mod.current_generation(settings.index_dir) is None:
+                store_mod.check_not_orphaned(settings.index_dir)
+                if notify:
+                    notify(f"no index in {settings.index_dir} yet: building it from {settings.corpus_dir} (once)…")
+                build(settings, progress=progress, notify=notify)
+        finally:
+            lock.release()
     return Engine(settings, notify=notify)
 
 
