@@ -51,7 +51,6 @@ class BuildReport:
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)  # same content as another source: skipped
-    copy_of: dict[str, str] = field(default_factory=dict)  # {a skipped duplicate: the source indexed with its text}
     errors: list[str] = field(default_factory=list)  # sources that could not be read
     chunks_embedded: int = 0
     chunks_total: int = 0
@@ -72,7 +71,6 @@ def _deduplicate(sources: list[Source], report: BuildReport) -> list[Source]:
         owner = first_by_hash.setdefault(source.content_hash, source.name)
         if owner != source.name:
             report.duplicates.append(f"{source.name} has the same text as {owner}; indexed once, as {owner}")
-            report.copy_of[source.name] = owner
         else:
             kept.append(source)
     return kept

@@ -69,11 +69,15 @@ def _build_progress(notify: Callable[[str], None], every: float = 15.0):
     return progress
 
 
-def _copies(report) -> dict[str, list[str]]:
-    """{a document the build indexed: the later ones with the same text, which it skipped} (BuildReport.copy_of)."""
+def _copies(documents) -> dict[str, list[str]]:
+    """{the document a build keeps: the ids of the later ones with the same text}, which it does not index
+    (indexing.build_sources keeps the first of identical texts)."""
+    first: dict[str, str] = {}
     copies: dict[str, list[str]] = {}
-    for copy, kept in report.copy_of.items():
-        copies.setdefault(kept, []).append(copy)
+    for document in documents:
+        kept = first.setdefault(document.content_hash, document.name)
+        if kept != document.name:
+            copies.setdefault(kept, []).append(document.name)
     return copies
 
 
@@ -237,7 +241,7 @@ def evaluate_beir(
         t1 = time.perf_counter()
         say(f"encoded {len(texts):,} queries in {t1 - t0:.1f} s; searching…")
         candidates = beir_candidates(store, texts, vectors, options)
-        runs = with_copies(rank_documents(candidates, settings.retrieval, options), _copies(report))
+        runs = with_copies(rank_documents(candidates, settings.retrieval, options), _copies(data.documents))
         t2 = time.perf_counter()
     finally:
         store.close()
