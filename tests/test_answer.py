@@ -135,6 +135,8 @@ def test_the_sentence_before_is_read_only_when_the_answer_sentence_opens_with_a_
     assert _antecedent(Sentences(), "s.txt", spans[1]) == spans[0].text  # "Its ..." refers back
     assert _antecedent(Sentences(), "s.txt", spans[2]) == ""  # "Bukhara ..." names its own subject
     assert _antecedent(Sentences(), "s.txt", spans[0]) == ""
+    opening = Span(0, 20, "It opened in 2019.", "")  # a pronoun at the very start of a source: nothing before it
+    assert _antecedent(Sentences(), "s.txt", opening) == ""
 
     def candidate(sentence: Span, antecedent: str) -> Candidate:
         return Candidate("s.txt", 0, 7, "550,000", "CARDINAL", sentence, parts=ScoreParts(antecedent=antecedent))

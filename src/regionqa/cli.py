@@ -133,7 +133,9 @@ def ask(
     if question is not None:
         engine_mod.check_question(question)
     sources = engine_mod.SourceFilter(tuple(source or ()), since, until)
-    lines = None if batch is None else _stdin_lines() if batch == "-" else _read_batch(batch)  # a bad file fails before the models load
+    lines = None
+    if batch is not None:  # a bad questions file fails here, before the models load
+        lines = _stdin_lines() if batch == "-" else _read_batch(batch)
     engine = _open_engine(ctx)
     keep = _history_keeper(ctx, engine, settings.history and not no_history)
     if lines is not None:
